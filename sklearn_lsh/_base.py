@@ -1,0 +1,301 @@
+"""Base class and mixins shared by every LSH estimator.
+
+The estimators only validate, resolve parameters and format results; all
+searching happens in :mod:`sklearn_lsh._search`, one engine for all of them.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn import get_config
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _search
+from ._hashing import MAX_BITS, MAX_PROBE_BITS
+
+#: Average bucket size ``n_hyperplanes="auto"`` aims for (classic ``log2(n / bucket_size)``).
+AUTO_BUCKET_SIZE = 16
+#: ``n_candidates="auto"`` re-ranks this many candidates per neighbour, and at least
+#: ``AUTO_MIN_CANDIDATES``.
+AUTO_CANDIDATES_PER_NEIGHBOR = 5
+AUTO_MIN_CANDIDATES = 50
+
+SUPPORTED_METRICS = ("cosine", "euclidean")
+
+
+class LSHNeighborsBase(BaseEstimator):
+    """Parameters, validation and fitting shared by the LSH estimators.
+
+    Fitted state: ``_fit_X`` (the training rows, not copied) and ``index_``
+    (a dict of numpy arrays, see :func:`sklearn_lsh._search.fit_index`).
+    """
+
+    _parameter_constraints: dict = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "n_hyperplanes": [StrOptions({"auto"}), Interval(Integral, 1, MAX_BITS, closed="both")],
+        "n_tables": [Interval(Integral, 1, None, closed="left")],
+        "n_probes": [Interval(Integral, 0, 2**MAX_PROBE_BITS - 1, closed="both")],
+        "n_candidates": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "metric": [StrOptions(set(SUPPORTED_METRICS))],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(self, n_neighbors=5, *, n_hyperplanes="auto", n_tables=10, n_probes=8,
+                 n_candidates="auto", metric="euclidean", random_state=None, n_jobs=None):
+        self.n_neighbors = n_neighbors
+        self.n_hyperplanes = n_hyperplanes
+        self.n_tables = n_tables
+        self.n_probes = n_probes
+        self.n_candidates = n_candidates
+        self.metric = metric
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _fit(self, X):
+        """Validate ``X`` and build the index. Parameters are already validated."""
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                          reset=True)
+        n_samples = X.shape[0]
+        if self.n_hyperplanes == "auto":
+            bits = np.log2(max(n_samples / AUTO_BUCKET_SIZE, 1.0))
+            self.n_hyperplanes_ = int(np.clip(round(bits), 1, MAX_BITS))
+        else:
+            self.n_hyperplanes_ = self.n_hyperplanes
+        self.index_ = _search.fit_index(
+            X, metric=self.metric, n_bits=self.n_hyperplanes_, n_tables=self.n_tables,
+            random_state=check_random_state(self.random_state))
+        self._fit_X = X
+        self.n_samples_fit_ = n_samples
+        self.effective_metric_ = self.metric
+        return self
+
+    def _validate_queries(self, X):
+        """Queries as the index expects them: validated CSR or dense, in the fit dtype."""
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                          reset=False)
+        if sp.issparse(X) != sp.issparse(self._fit_X):
+            X = sp.csr_matrix(X) if sp.issparse(self._fit_X) else X.toarray()
+        return X.astype(self._fit_X.dtype, copy=False)
+
+    def _n_candidates(self, n_neighbors):
+        if self.n_candidates == "auto":
+            return max(AUTO_MIN_CANDIDATES, AUTO_CANDIDATES_PER_NEIGHBOR * n_neighbors)
+        return self.n_candidates
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class LSHKNeighborsMixin:
+    """``kneighbors`` and ``kneighbors_graph`` over the LSH index."""
+
+    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
+        """Find the (approximate) K-neighbors of a point.
+
+        Candidates are the samples that share a bucket with the query in any
+        hash table (or in one of its probed buckets); the best of them by a
+        cheap projected distance are ranked by the exact metric distance.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features), default=None
+            The query points. If not provided, neighbors of each indexed point
+            are returned; in that case a point is not its own neighbor.
+        n_neighbors : int, default=None
+            Number of neighbors required for each sample. The default is the
+            value passed to the constructor.
+        return_distance : bool, default=True
+            Whether or not to return the distances.
+
+        Returns
+        -------
+        neigh_dist : ndarray of shape (n_queries, n_neighbors)
+            Exact distances to the neighbors, ascending (ties by index), in the
+            training data's dtype. Only present if ``return_distance=True``.
+        neigh_ind : ndarray of shape (n_queries, n_neighbors)
+            Indices of the nearest points in the population matrix; always
+            ``n_neighbors`` distinct indices per query.
+        """
+        check_is_fitted(self)
+        if n_neighbors is None:
+            n_neighbors = self.n_neighbors
+        elif not isinstance(n_neighbors, Integral) or isinstance(n_neighbors, bool):
+            raise TypeError(
+                f"n_neighbors does not take {type(n_neighbors)} value, enter integer value")
+        elif n_neighbors <= 0:
+            raise ValueError(f"Expected n_neighbors > 0. Got {n_neighbors}")
+
+        query_is_train = X is None
+        if not query_is_train:
+            X = self._validate_queries(X)
+        n_available = self.n_samples_fit_ - query_is_train
+        if n_neighbors > n_available:
+            inequality = "n_neighbors < n_samples_fit" if query_is_train else \
+                "n_neighbors <= n_samples_fit"
+            n_queries = self.n_samples_fit_ if query_is_train else X.shape[0]
+            raise ValueError(
+                f"Expected {inequality}, but n_neighbors = {n_neighbors}, "
+                f"n_samples_fit = {self.n_samples_fit_}, n_samples = {n_queries}")
+
+        distances, indices = _search.kneighbors(
+            self.index_, self._fit_X, X, int(n_neighbors), metric=self.effective_metric_,
+            n_probes=self.n_probes, n_candidates=self._n_candidates(n_neighbors),
+            exclude_self=query_is_train, n_jobs=self.n_jobs)
+        return (distances, indices) if return_distance else indices
+
+    def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
+        """Compute the (weighted) graph of k-Neighbors for points in X.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features), default=None
+            The query points. If not provided, neighbors of each indexed point
+            are returned; in that case a point is not its own neighbor.
+        n_neighbors : int, default=None
+            Number of neighbors for each sample. The default is the value
+            passed to the constructor.
+        mode : {"connectivity", "distance"}, default="connectivity"
+            ``"connectivity"`` stores ones, ``"distance"`` the exact distances.
+
+        Returns
+        -------
+        A : sparse matrix of shape (n_queries, n_samples_fit)
+            CSR graph; row ``i`` holds the neighbors of query ``i`` in order of
+            increasing distance.
+        """
+        check_is_fitted(self)
+        if n_neighbors is None:
+            n_neighbors = self.n_neighbors
+        if mode == "connectivity":
+            indices = self.kneighbors(X, n_neighbors, return_distance=False)
+            data = np.ones(indices.size)
+        elif mode == "distance":
+            data, indices = self.kneighbors(X, n_neighbors, return_distance=True)
+            data = np.ravel(data)
+        else:
+            raise ValueError(
+                'Unsupported mode, must be one of "connectivity", '
+                f'or "distance" but got "{mode}" instead')
+        n_queries = indices.shape[0]
+        indptr = np.arange(0, n_queries * n_neighbors + 1, n_neighbors)
+        graph = sp.csr_matrix((data, indices.ravel(), indptr),
+                              shape=(n_queries, self.n_samples_fit_))
+        return as_configured_sparse(graph)
+
+
+class LSHRadiusNeighborsMixin:
+    """``radius_neighbors`` and ``radius_neighbors_graph`` over the LSH index."""
+
+    def radius_neighbors(self, X=None, radius=None, return_distance=True,
+                         sort_results=False):
+        """Find the (approximate) neighbors within a given radius of a point.
+
+        Every returned neighbor is truly within ``radius`` (exact distances);
+        neighbors that share no probed bucket with the query are missed.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features), default=None
+            The query points. If not provided, neighbors of each indexed point
+            are returned; in that case a point is not its own neighbor.
+        radius : float, default=None
+            Limiting distance of neighbors to return. The default is the value
+            passed to the constructor.
+        return_distance : bool, default=True
+            Whether or not to return the distances.
+        sort_results : bool, default=False
+            If True, each query's neighbors are sorted by increasing distance.
+
+        Returns
+        -------
+        neigh_dist : ndarray of shape (n_queries,) of arrays
+            Distances to the neighbors of each query. Only present if
+            ``return_distance=True``.
+        neigh_ind : ndarray of shape (n_queries,) of arrays
+            Indices of the neighbors of each query.
+        """
+        check_is_fitted(self)
+        if sort_results and not return_distance:
+            raise ValueError("return_distance must be True if sort_results is True.")
+        radius = self.radius if radius is None else radius
+        if not isinstance(radius, Real) or not radius >= 0:
+            raise ValueError(f"Expected radius >= 0. Got {radius!r}")
+        query_is_train = X is None
+        if not query_is_train:
+            X = self._validate_queries(X)
+        indptr, indices, distances = _search.radius_neighbors(
+            self.index_, self._fit_X, X, float(radius), metric=self.effective_metric_,
+            n_probes=self.n_probes, exclude_self=query_is_train, n_jobs=self.n_jobs)
+        if not sort_results:
+            # Like scikit-learn's unsorted results: ascending index within a query.
+            order = np.lexsort((indices, np.repeat(np.arange(len(indptr) - 1),
+                                                   np.diff(indptr))))
+            indices, distances = indices[order], distances[order]
+        neigh_ind = _split_rows(indices, indptr)
+        if return_distance:
+            return _split_rows(distances, indptr), neigh_ind
+        return neigh_ind
+
+    def radius_neighbors_graph(self, X=None, radius=None, mode="connectivity",
+                               sort_results=False):
+        """Compute the (weighted) graph of neighbors within ``radius``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features), default=None
+            The query points. If not provided, neighbors of each indexed point
+            are returned; in that case a point is not its own neighbor.
+        radius : float, default=None
+            Radius of neighborhoods. The default is the value passed to the
+            constructor.
+        mode : {"connectivity", "distance"}, default="connectivity"
+            ``"connectivity"`` stores ones, ``"distance"`` the exact distances.
+        sort_results : bool, default=False
+            If True, each row's entries are sorted by increasing distance
+            (only with ``mode="distance"``).
+
+        Returns
+        -------
+        A : sparse matrix of shape (n_queries, n_samples_fit)
+            CSR graph of the neighbors found.
+        """
+        check_is_fitted(self)
+        if mode == "connectivity":
+            indices = self.radius_neighbors(X, radius, return_distance=False)
+            data = None
+        elif mode == "distance":
+            distances, indices = self.radius_neighbors(
+                X, radius, return_distance=True, sort_results=sort_results)
+            data = np.concatenate(list(distances)) if len(distances) else np.empty(0)
+        else:
+            raise ValueError(
+                'Unsupported mode, must be one of "connectivity", '
+                f'or "distance" but got "{mode}" instead')
+        counts = np.array([len(row) for row in indices], dtype=np.int64)
+        flat = np.concatenate(list(indices)) if len(indices) else np.empty(0, np.int64)
+        if data is None:
+            data = np.ones(flat.shape[0])
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        graph = sp.csr_matrix((data, flat, indptr), shape=(len(indices), self.n_samples_fit_))
+        return as_configured_sparse(graph)
+
+
+def _split_rows(values, indptr):
+    """Object array of per-query arrays from CSR-style ``values`` and ``indptr``."""
+    rows = np.empty(len(indptr) - 1, dtype=object)
+    rows[:] = np.split(values, indptr[1:-1])
+    return rows
+
+
+def as_configured_sparse(matrix):
+    """A CSR matrix, or CSR array when scikit-learn is set to ``sparse_interface="sparray"``."""
+    if get_config().get("sparse_interface") == "sparray":
+        return sp.csr_array(matrix)
+    return matrix

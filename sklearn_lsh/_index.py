@@ -1,0 +1,166 @@
+"""Hash tables stored as sorted key arrays, looked up with ``np.searchsorted``.
+
+A table is a pair ``(sorted_keys, order)``: ``sorted_keys[t]`` holds table
+``t``'s keys in ascending order and ``order[t]`` the sample indices that sort
+them. The samples in a bucket ``key`` are
+``order[t, lo:hi]`` with ``lo, hi = searchsorted(sorted_keys[t], key, left/right)``.
+Nothing here knows about scikit-learn estimators.
+"""
+
+import numpy as np
+
+
+def index_dtype(n_samples):
+    """Smallest signed integer type that indexes ``n_samples`` rows."""
+    return np.int32 if n_samples < 2**31 else np.int64
+
+
+def build_tables(keys):
+    """Sort each table's keys.
+
+    Parameters
+    ----------
+    keys : ndarray of shape (n_tables, n_samples), uint64
+
+    Returns
+    -------
+    sorted_keys : ndarray of shape (n_tables, n_samples), uint64
+    order : ndarray of shape (n_tables, n_samples), int32 or int64
+        Sample indices in key order; equal keys keep ascending sample index.
+    """
+    order = np.argsort(keys, axis=1, kind="stable").astype(index_dtype(keys.shape[1]))
+    sorted_keys = np.take_along_axis(keys, order, axis=1)
+    return sorted_keys, order
+
+
+def merge_tables(sorted_keys, order, new_keys):
+    """Insert new samples into sorted tables without re-sorting the old ones.
+
+    The new samples get the indices ``n_old, n_old + 1, ...``. Each new key is
+    placed after every equal old key, so the result equals
+    ``build_tables(np.hstack([old_keys, new_keys]))``.
+
+    Parameters
+    ----------
+    sorted_keys, order : ndarray of shape (n_tables, n_old)
+    new_keys : ndarray of shape (n_tables, n_new), uint64
+
+    Returns
+    -------
+    sorted_keys, order : ndarray of shape (n_tables, n_old + n_new)
+    """
+    n_tables, n_old = sorted_keys.shape
+    new_sorted, new_order = build_tables(new_keys)
+    dtype = index_dtype(n_old + new_keys.shape[1])
+    merged_keys, merged_order = [], []
+    for t in range(n_tables):
+        at = np.searchsorted(sorted_keys[t], new_sorted[t], side="right")
+        merged_keys.append(np.insert(sorted_keys[t], at, new_sorted[t]))
+        merged_order.append(
+            np.insert(order[t].astype(dtype), at, new_order[t].astype(dtype) + n_old)
+        )
+    return np.stack(merged_keys), np.stack(merged_order)
+
+
+def bucket_bounds(sorted_keys, probe_keys):
+    """``[lo, hi)`` positions of every probed bucket.
+
+    Parameters
+    ----------
+    sorted_keys : ndarray of shape (n_tables, n_samples), uint64
+    probe_keys : ndarray of shape (n_tables, n_queries, n_probe_keys), uint64
+
+    Returns
+    -------
+    lo, hi : ndarray of shape (n_queries, n_tables, n_probe_keys), int64
+    """
+    n_tables, n_queries, n_keys = probe_keys.shape
+    lo = np.empty((n_tables, n_queries * n_keys), dtype=np.int64)
+    hi = np.empty_like(lo)
+    for t in range(n_tables):  # one vectorised search per table, never per query
+        flat = probe_keys[t].ravel()
+        lo[t] = np.searchsorted(sorted_keys[t], flat, side="left")
+        hi[t] = np.searchsorted(sorted_keys[t], flat, side="right")
+    shape = (n_tables, n_queries, n_keys)
+    return (
+        lo.reshape(shape).transpose(1, 0, 2),
+        hi.reshape(shape).transpose(1, 0, 2),
+    )
+
+
+def gather_candidates(order, lo, hi):
+    """Distinct samples in each query's probed buckets, one padded row per query.
+
+    Parameters
+    ----------
+    order : ndarray of shape (n_tables, n_samples)
+    lo, hi : ndarray of shape (n_queries, n_tables, n_probe_keys)
+
+    Returns
+    -------
+    ndarray of shape (n_queries, width), same dtype as ``order``
+        Row ``i`` holds query ``i``'s candidates in ascending order, then ``-1``
+        up to ``width`` (the largest number of distinct candidates of a query).
+    """
+    n_queries = lo.shape[0]
+    lengths = (hi - lo).ravel()
+    counts = lengths.reshape(n_queries, -1).sum(axis=1)
+    total = int(counts.sum())
+    # Concatenate the ranges order.ravel()[base:base + length] of every bucket.
+    base = (lo + (np.arange(lo.shape[1]) * order.shape[1])[None, :, None]).ravel()
+    starts = np.cumsum(lengths) - lengths
+    positions = np.arange(total, dtype=np.int64) - np.repeat(starts - base, lengths)
+    query_of = np.repeat(np.arange(n_queries), counts)
+    row_starts = np.cumsum(counts) - counts
+    columns = np.arange(total, dtype=np.int64) - np.repeat(row_starts, counts)
+
+    empty = np.iinfo(order.dtype).max  # sorts after every sample index
+    padded = np.full((n_queries, int(counts.max(initial=0))), empty, dtype=order.dtype)
+    padded[query_of, columns] = order.ravel()[positions]
+    # Row-wise sorts are cheap (SIMD) and de-duplicate without hashing: sort,
+    # blank the repeats, sort again to pack each row's distinct values first.
+    padded.sort(axis=1)
+    padded[:, 1:][padded[:, 1:] == padded[:, :-1]] = empty
+    padded.sort(axis=1)
+    width = int((padded != empty).sum(axis=1).max(initial=0))
+    padded = padded[:, :width]
+    padded[padded == empty] = -1
+    return padded
+
+
+def raw_candidate_counts(lo, hi):
+    """Candidates of each query before de-duplication.
+
+    Parameters
+    ----------
+    lo, hi : ndarray of shape (n_queries, n_tables, n_probe_keys)
+
+    Returns
+    -------
+    ndarray of shape (n_queries,), int64
+    """
+    return (hi - lo).reshape(lo.shape[0], -1).sum(axis=1)
+
+
+def split_by_budget(counts, max_cells):
+    """Consecutive query batches whose padded ``(rows, max count)`` stays within budget.
+
+    Parameters
+    ----------
+    counts : ndarray of shape (n_queries,)
+    max_cells : int
+        Largest ``n_rows * max(counts of those rows)`` of a batch; a single
+        query larger than that forms a batch of its own.
+
+    Returns
+    -------
+    list of slice
+    """
+    batches, start, n_queries = [], 0, counts.shape[0]
+    while start < n_queries:
+        running_max = np.maximum.accumulate(np.maximum(counts[start:], 1))
+        cells = running_max * np.arange(1, n_queries - start + 1)
+        stop = start + max(1, int(np.searchsorted(cells, max_cells, side="right")))
+        batches.append(slice(start, stop))
+        start = stop
+    return batches

@@ -1,0 +1,328 @@
+"""The query engine shared by every estimator: fit an index, answer k-NN and radius queries.
+
+The fitted index is a plain ``dict`` of numpy arrays (see :func:`fit_index`),
+so it pickles small and loads with ``skops`` without trusting any custom type.
+Queries run in chunks sized from ``sklearn.get_config()["working_memory"]``;
+chunks may run in parallel threads, and each query's answer depends on that
+query alone, never on its batch.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from joblib import Parallel, delayed
+from sklearn import get_config
+from sklearn.metrics import pairwise_distances_chunked
+from sklearn.utils.extmath import row_norms
+
+from ._hashing import (
+    draw_hyperplanes,
+    fit_principal_axes,
+    hash_keys,
+    prepare_rows,
+    probe_keys,
+    project,
+)
+from ._hashing import MAX_PROBE_BITS
+from ._index import (
+    bucket_bounds,
+    build_tables,
+    gather_candidates,
+    merge_tables,
+    raw_candidate_counts,
+    split_by_budget,
+)
+from ._rerank import pair_distances, projected_sq_distances, shortlist, top_k
+
+#: Principal axes the hash space keeps (fewer when the data has fewer features).
+N_COMPONENTS = 48
+#: Training rows used to fit the principal axes.
+N_AXIS_SAMPLES = 4000
+#: Bytes the engine budgets per (query, candidate) pair, besides the projection.
+_BYTES_PER_PAIR = 64
+#: Most queries in one chunk (smaller chunks stay in cache and parallelise).
+MAX_CHUNK = 64
+#: Bytes of one batch of padded candidate arrays.
+BATCH_BYTES = 2**24
+
+
+def fit_index(X, *, metric, n_bits, n_tables, random_state):
+    """Hash the training rows into sorted tables.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n_samples, n_features), float32 or float64
+    metric : {"euclidean", "cosine"}
+    n_bits, n_tables : int
+    random_state : numpy.random.RandomState
+
+    Returns
+    -------
+    dict of ndarray
+        ``mean`` (n_features,), ``axes`` (n_features, n_components),
+        ``hyperplanes`` (n_components, n_tables * n_bits), ``projected``
+        (n_samples, n_components), ``sorted_keys`` and ``order``
+        (n_tables, n_samples), ``sample_norms`` (n_samples,).
+    """
+    rows = prepare_rows(X, metric)
+    n_samples, n_features = X.shape
+    n_axis_samples = min(n_samples, N_AXIS_SAMPLES)
+    sample = np.sort(random_state.choice(n_samples, n_axis_samples, replace=False))
+    n_components = min(N_COMPONENTS, n_features, n_axis_samples)
+    mean, axes, scales = fit_principal_axes(rows[sample], n_components, random_state)
+    index = {
+        "mean": mean,
+        "axes": axes,
+        "hyperplanes": draw_hyperplanes(scales, n_tables, n_bits, random_state),
+        "sample_norms": row_norms(X).astype(X.dtype, copy=False),
+    }
+    index["projected"] = project(rows, mean, axes)
+    index["projected_sq_norms"] = row_norms(index["projected"], squared=True)
+    keys = hash_keys(index["projected"] @ index["hyperplanes"], n_tables, n_bits)
+    index["sorted_keys"], index["order"] = build_tables(keys)
+    return index
+
+
+def extend_index(index, X_new, *, metric):
+    """A new index holding the old samples and ``X_new``, hashed with the same functions.
+
+    Parameters
+    ----------
+    index : dict of ndarray, as returned by :func:`fit_index`
+    X_new : ndarray or CSR matrix of shape (n_new, n_features)
+    metric : {"euclidean", "cosine"}
+
+    Returns
+    -------
+    dict of ndarray
+        ``index`` is left unchanged.
+    """
+    n_tables, n_bits = _table_shape(index)
+    projected = project(prepare_rows(X_new, metric), index["mean"], index["axes"])
+    keys = hash_keys(projected @ index["hyperplanes"], n_tables, n_bits)
+    sorted_keys, order = merge_tables(index["sorted_keys"], index["order"], keys)
+    extended = dict(index, sorted_keys=sorted_keys, order=order)
+    extended["projected"] = np.vstack([index["projected"], projected])
+    extended["projected_sq_norms"] = np.concatenate(
+        [index["projected_sq_norms"], row_norms(projected, squared=True)])
+    extended["sample_norms"] = np.concatenate(
+        [index["sample_norms"], row_norms(X_new).astype(index["sample_norms"].dtype)]
+    )
+    return extended
+
+
+def kneighbors(index, samples, queries, n_neighbors, *, metric, n_probes, n_candidates,
+               exclude_self=False, n_jobs=None):
+    """Approximate k nearest neighbours with exact distances.
+
+    Parameters
+    ----------
+    index : dict of ndarray
+    samples : ndarray or CSR matrix of shape (n_samples, n_features)
+        The indexed rows.
+    queries : ndarray or CSR matrix of shape (n_queries, n_features), or None
+        ``None`` queries the indexed rows themselves.
+    n_neighbors : int
+        At most ``n_samples`` (``n_samples - 1`` when excluding self).
+    metric : {"euclidean", "cosine"}
+    n_probes : int
+        Extra buckets visited per table.
+    n_candidates : int
+        Candidates per query whose exact distance is computed.
+    exclude_self : bool
+        With ``queries=None``, leave each row out of its own neighbours.
+    n_jobs : int or None
+
+    Returns
+    -------
+    distances : ndarray of shape (n_queries, n_neighbors)
+        Ascending; ties broken by index.
+    indices : ndarray of shape (n_queries, n_neighbors), int64
+        Distinct sample indices.
+    """
+    params = dict(metric=metric, n_probes=n_probes, n_neighbors=n_neighbors,
+                  n_candidates=max(n_candidates, n_neighbors))
+    results = _map_chunks(_kneighbors_chunk, index, samples, queries, params,
+                          exclude_self, n_jobs)
+    return (np.vstack([r[0] for r in results]), np.vstack([r[1] for r in results]))
+
+
+def radius_neighbors(index, samples, queries, radius, *, metric, n_probes,
+                     exclude_self=False, n_jobs=None):
+    """Candidates within ``radius``, as CSR arrays with exact distances.
+
+    Returns
+    -------
+    indptr : ndarray of shape (n_queries + 1,)
+    indices : ndarray of shape (indptr[-1],), int64
+    distances : ndarray of shape (indptr[-1],)
+        Each query's neighbours are sorted by (distance, index).
+    """
+    params = dict(metric=metric, n_probes=n_probes, radius=radius)
+    results = _map_chunks(_radius_chunk, index, samples, queries, params,
+                          exclude_self, n_jobs)
+    counts = np.concatenate([np.diff(r[0]) for r in results])
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    return (indptr, np.concatenate([r[1] for r in results]),
+            np.concatenate([r[2] for r in results]))
+
+
+def _map_chunks(chunk_function, index, samples, queries, params, exclude_self, n_jobs):
+    """Run ``chunk_function`` over query chunks, in order, possibly in threads."""
+    query_rows = samples if queries is None else queries
+    n_queries = query_rows.shape[0]
+    chunk_size = _chunk_size(query_rows.shape[1], params)
+    slices = [slice(start, min(start + chunk_size, n_queries))
+              for start in range(0, n_queries, chunk_size)] or [slice(0, 0)]
+
+    def run(rows):
+        own_ids = np.arange(rows.start, rows.stop) if exclude_self else None
+        projected = index["projected"][rows] if queries is None else None
+        return chunk_function(index, samples, query_rows[rows], projected, own_ids,
+                              **params)
+
+    if len(slices) == 1 or n_jobs in (None, 1):
+        return [run(rows) for rows in slices]
+    return Parallel(n_jobs=n_jobs, prefer="threads")(delayed(run)(rows) for rows in slices)
+
+
+def _working_bytes():
+    return get_config()["working_memory"] * 2**20
+
+
+def _chunk_size(n_features, params):
+    """Queries per chunk: small enough for the shortlist's gathered rows to fit
+    ``working_memory``; candidate batches are bounded again in :func:`_batches`."""
+    per_query = 3 * 8 * n_features * params.get("n_candidates", 1)
+    return int(max(1, min(_working_bytes() // per_query, MAX_CHUNK)))
+
+
+def _table_shape(index):
+    n_tables = index["sorted_keys"].shape[0]
+    return n_tables, index["hyperplanes"].shape[1] // n_tables
+
+
+def _probe(index, query_rows, projected, metric, n_probes):
+    """Project and hash queries, then find their buckets' ``[lo, hi)`` bounds."""
+    n_tables, n_bits = _table_shape(index)
+    if projected is None:
+        projected = project(prepare_rows(query_rows, metric), index["mean"], index["axes"])
+    margins = projected @ index["hyperplanes"]
+    keys = hash_keys(margins, n_tables, n_bits)
+    probes = probe_keys(keys, margins, n_tables, n_bits, n_probes)
+    lo, hi = bucket_bounds(index["sorted_keys"], probes)
+    return projected, lo, hi
+
+
+def _batches(lo, hi, n_components):
+    """Split a chunk so each batch's padded candidate arrays fit ``working_memory``."""
+    # Batches small enough to stay clear of fresh page-mapped allocations run
+    # several times faster than one big batch.
+    max_cells = min(_working_bytes(), BATCH_BYTES) // (_BYTES_PER_PAIR + 4 * n_components)
+    return split_by_budget(raw_candidate_counts(lo, hi), max(max_cells, 1))
+
+
+def _kneighbors_chunk(index, samples, query_rows, projected, own_ids, *, metric,
+                      n_probes, n_neighbors, n_candidates):
+    projected, lo, hi = _probe(index, query_rows, projected, metric, n_probes)
+    kept = [
+        _shortlist(index, projected[b], lo[b], hi[b], n_candidates,
+                   None if own_ids is None else own_ids[b])
+        for b in _batches(lo, hi, projected.shape[1])
+    ]
+    width = max(n_neighbors, max(k.shape[1] for k in kept))
+    kept = np.vstack([np.pad(k, ((0, 0), (0, width - k.shape[1])), constant_values=-1)
+                      for k in kept])
+    distances = _shortlist_distances(index, samples, query_rows, kept, metric)
+    result_distances, result_indices = top_k(kept, distances, n_neighbors)
+
+    short = np.flatnonzero((kept >= 0).sum(axis=1) < n_neighbors)
+    if short.size:
+        # Too few candidates in the probed buckets: widen the probe, then fall
+        # back to exact search for whatever is still short.
+        result_distances[short], result_indices[short] = _widened_search(
+            index, samples, query_rows[short], projected[short],
+            None if own_ids is None else own_ids[short],
+            metric, n_neighbors, n_candidates, n_probes)
+    return result_distances, result_indices
+
+
+def _shortlist(index, projected, lo, hi, n_candidates, own_ids):
+    candidates = gather_candidates(index["order"], lo, hi)
+    sq = projected_sq_distances(projected, index["projected"],
+                                index["projected_sq_norms"], candidates)
+    return shortlist(candidates, sq, n_candidates, exclude=own_ids)
+
+
+def _widened_search(index, samples, query_rows, projected, own_ids, metric,
+                    n_neighbors, n_candidates, n_probes):
+    _, n_bits = _table_shape(index)
+    wide_probes = 2 ** min(n_bits, MAX_PROBE_BITS) - 1
+    distances = np.full((query_rows.shape[0], n_neighbors), np.inf, dtype=samples.dtype)
+    indices = np.full((query_rows.shape[0], n_neighbors), -1, dtype=np.int64)
+    remaining = np.arange(query_rows.shape[0])
+    if wide_probes > n_probes:
+        _, lo, hi = _probe(index, query_rows, projected, metric, wide_probes)
+        kept = _shortlist(index, projected, lo, hi, n_candidates, own_ids)
+        enough = (kept >= 0).sum(axis=1) >= n_neighbors
+        if enough.any():
+            kept = kept[enough]
+            found = _shortlist_distances(index, samples, query_rows[enough], kept, metric)
+            distances[enough], indices[enough] = top_k(kept, found, n_neighbors)
+        remaining = np.flatnonzero(~enough)
+    if remaining.size:
+        distances[remaining], indices[remaining] = _exact_kneighbors(
+            samples, query_rows[remaining], n_neighbors, metric,
+            None if own_ids is None else own_ids[remaining])
+    return distances, indices
+
+
+def _exact_kneighbors(samples, query_rows, n_neighbors, metric, own_ids):
+    """Brute-force k-NN, in chunks bounded by ``working_memory``."""
+    results, start = [], 0
+    for block in pairwise_distances_chunked(query_rows, samples, metric=metric):
+        rows = np.arange(start, start + block.shape[0])
+        if own_ids is not None:
+            block[np.arange(block.shape[0]), own_ids[rows]] = np.inf
+        candidates = np.broadcast_to(np.arange(samples.shape[0]), block.shape)
+        results.append(top_k(candidates, block, n_neighbors))
+        start += block.shape[0]
+    return np.vstack([r[0] for r in results]), np.vstack([r[1] for r in results])
+
+
+def _shortlist_distances(index, samples, query_rows, kept, metric):
+    """Exact distances for a padded shortlist; ``inf`` where ``kept == -1``."""
+    valid = kept >= 0
+    query_of, _ = np.nonzero(valid)
+    distances = np.full(kept.shape, np.inf, dtype=samples.dtype)
+    distances[valid] = pair_distances(query_rows, samples, query_of, kept[valid], metric,
+                                      index["sample_norms"])
+    return distances
+
+
+def _radius_chunk(index, samples, query_rows, projected, own_ids, *, metric, n_probes,
+                  radius):
+    projected, lo, hi = _probe(index, query_rows, projected, metric, n_probes)
+    parts = []
+    for b in _batches(lo, hi, projected.shape[1]):
+        candidates = gather_candidates(index["order"], lo[b], hi[b])
+        sq = projected_sq_distances(projected[b], index["projected"],
+                                    index["projected_sq_norms"], candidates)
+        # The projection is orthonormal, so its distance never exceeds the true
+        # one (for cosine, sq / 2 <= 1 - cos): prune before the exact pass,
+        # with slack for the rounding of the expanded form.
+        bound = radius**2 if metric == "euclidean" else 2 * radius
+        slack = 1e-4 * (index["projected_sq_norms"][np.maximum(candidates, 0)] + 1.0)
+        keep = (candidates >= 0) & (sq <= bound * (1 + 1e-4) + slack)
+        if own_ids is not None:
+            keep &= candidates != own_ids[b][:, None]
+        query_of, column = np.nonzero(keep)
+        parts.append((query_of + b.start, candidates[query_of, column]))
+    query_of = np.concatenate([p[0] for p in parts])
+    candidates = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    distances = pair_distances(query_rows, samples, query_of, candidates, metric,
+                               index["sample_norms"])
+    within = distances <= radius
+    query_of, candidates, distances = query_of[within], candidates[within], distances[within]
+    order = np.lexsort((candidates, distances, query_of))
+    counts = np.bincount(query_of, minlength=query_rows.shape[0])
+    return np.concatenate([[0], np.cumsum(counts)]), candidates[order], distances[order]

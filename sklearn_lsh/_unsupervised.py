@@ -1,0 +1,123 @@
+"""Unsupervised approximate nearest neighbors: :class:`LSHNearestNeighbors`."""
+
+from numbers import Real
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval
+
+from ._base import LSHKNeighborsMixin, LSHNeighborsBase, LSHRadiusNeighborsMixin
+
+
+class LSHNearestNeighbors(LSHKNeighborsMixin, LSHRadiusNeighborsMixin, LSHNeighborsBase):
+    """Approximate nearest neighbors by random-hyperplane locality-sensitive hashing.
+
+    A drop-in replacement for :class:`sklearn.neighbors.NearestNeighbors` when
+    exact search is too slow. ``fit`` hashes every sample into ``n_tables``
+    tables, each keyed by the signs of ``n_hyperplanes`` random projections and
+    stored as a sorted key array. A query collects the samples of its own bucket
+    and of ``n_probes`` nearby buckets in every table, pre-ranks them by a cheap
+    projected distance and ranks the best ``n_candidates`` by the exact metric.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        Number of neighbors to use by default for :meth:`kneighbors` queries.
+    radius : float, default=1.0
+        Range of parameter space to use by default for :meth:`radius_neighbors`
+        queries.
+    n_hyperplanes : int or "auto", default="auto"
+        Hyperplanes (bits of a key) per table, from 1 to 64. More bits make
+        smaller buckets: faster queries, lower recall. ``"auto"`` uses
+        ``round(log2(n_samples / 16))``, clipped to [1, 64].
+    n_tables : int, default=10
+        Independent hash tables. More tables raise recall and cost memory
+        (12 bytes per sample and table) and query time.
+    n_probes : int, default=8
+        Extra buckets visited per table, chosen by flipping the bits whose
+        hyperplanes lie closest to the query (query-directed multi-probe,
+        Lv et al. 2007). ``0`` visits only the query's own bucket. At most 1023.
+    n_candidates : int or "auto", default="auto"
+        Candidates per query whose exact distance is computed, at least
+        ``n_neighbors``. ``"auto"`` uses ``max(50, 5 * n_neighbors)``.
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        Distance metric, as computed by :func:`sklearn.metrics.pairwise_distances`.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the principal-axis sample and the hyperplanes. Pass an int for
+        reproducible results across multiple function calls.
+    n_jobs : int, default=None
+        Number of threads answering query chunks in parallel. ``None`` means 1
+        unless in a :obj:`joblib.parallel_backend` context; ``-1`` means all
+        processors. Results do not depend on it.
+
+    Attributes
+    ----------
+    effective_metric_ : str
+        The distance metric used.
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+    n_samples_fit_ : int
+        Number of samples in the fitted data.
+    n_hyperplanes_ : int
+        Hyperplanes per table, as resolved at fit.
+    index_ : dict of ndarray
+        The hash tables (``sorted_keys`` and ``order``, each of shape
+        (n_tables, n_samples_fit)) and the fitted hash functions.
+
+    See Also
+    --------
+    sklearn.neighbors.NearestNeighbors : Exact nearest neighbors.
+    LSHKNeighborsClassifier : Classifier voting among approximate neighbors.
+
+    Notes
+    -----
+    Distances are exact; only the neighbor *sets* are approximate. When the
+    probed buckets hold fewer than ``n_neighbors`` candidates, the search
+    widens to more probes and then to exact search, so every query gets
+    ``n_neighbors`` distinct neighbors. Results for a query never depend on the
+    other queries of its batch, on ``n_jobs`` or on ``working_memory``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lsh import LSHNearestNeighbors
+    >>> X = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [10.0, 10.0]])
+    >>> nn = LSHNearestNeighbors(n_neighbors=2, random_state=0).fit(X)
+    >>> distances, indices = nn.kneighbors([[0.1, 0.1]])
+    >>> indices
+    array([[0, 1]])
+    """
+
+    _parameter_constraints: dict = {
+        **LSHNeighborsBase._parameter_constraints,
+        "radius": [Interval(Real, 0, None, closed="both")],
+    }
+
+    def __init__(self, n_neighbors=5, radius=1.0, *, n_hyperplanes="auto", n_tables=10,
+                 n_probes=8, n_candidates="auto", metric="euclidean", random_state=None,
+                 n_jobs=None):
+        super().__init__(n_neighbors=n_neighbors, n_hyperplanes=n_hyperplanes,
+                         n_tables=n_tables, n_probes=n_probes, n_candidates=n_candidates,
+                         metric=metric, random_state=random_state, n_jobs=n_jobs)
+        self.radius = radius
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the LSH index from the training dataset.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Dense arrays and CSR matrices are indexed as given
+            (float32 stays float32); they are never modified.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : LSHNearestNeighbors
+            The fitted nearest neighbors estimator.
+        """
+        return self._fit(X)

@@ -1,0 +1,20 @@
+"""scikit-learn's estimator checks, for every public estimator, with no expected failures."""
+
+import inspect
+
+from sklearn.base import BaseEstimator
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import sklearn_lsh
+
+ESTIMATORS = [
+    getattr(sklearn_lsh, name)()
+    for name in sklearn_lsh.__all__
+    if inspect.isclass(getattr(sklearn_lsh, name))
+    and issubclass(getattr(sklearn_lsh, name), BaseEstimator)
+]
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)

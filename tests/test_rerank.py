@@ -1,0 +1,58 @@
+"""Ranking on its own: projected lower bounds, shortlists, exact distances, top-k."""
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.metrics.pairwise import pairwise_distances
+
+from sklearn_lsh._rerank import pair_distances, projected_sq_distances, shortlist, top_k
+
+
+def test_projected_distances_are_squared_euclidean_with_inf_for_empty_slots():
+    rng = np.random.RandomState(0)
+    samples = rng.normal(size=(10, 4)).astype(np.float32)
+    queries = rng.normal(size=(2, 4)).astype(np.float32)
+    candidates = np.array([[3, 7, -1], [0, -1, -1]])
+    sq = projected_sq_distances(queries, samples, (samples**2).sum(axis=1), candidates)
+    assert_allclose(sq[0, :2], ((samples[[3, 7]] - queries[0]) ** 2).sum(axis=1), rtol=1e-5)
+    assert np.isinf(sq[0, 2]) and np.isinf(sq[1, 1:]).all()
+
+
+def test_shortlist_keeps_the_closest_and_breaks_ties_by_index():
+    candidates = np.array([[9, 4, 6, 2, -1]])
+    sq = np.array([[1.0, 0.5, 0.5, 3.0, np.inf]], dtype=np.float32)
+    assert_array_equal(np.sort(shortlist(candidates, sq, 2)), [[4, 6]])
+    tied = np.array([[0.5, 0.5, 0.5, 3.0, np.inf]], dtype=np.float32)
+    assert_array_equal(np.sort(shortlist(candidates, tied, 2)), [[4, 6]])
+
+
+def test_shortlist_excludes_the_query_itself_and_pads_with_minus_one():
+    candidates = np.array([[1, 2, 3], [0, 2, -1]])
+    sq = np.zeros((2, 3), dtype=np.float32)
+    kept = shortlist(candidates, sq, 5, exclude=np.array([2, 0]))
+    assert_array_equal(np.sort(kept, axis=1), [[-1, 1, 3], [-1, -1, 2]])
+
+
+def test_pair_distances_equal_scikit_learn_for_dense_and_csr():
+    rng = np.random.RandomState(0)
+    samples = rng.normal(size=(30, 6))
+    samples[4] = 0
+    queries = rng.normal(size=(5, 6))
+    query_of = np.repeat(np.arange(5), 30)
+    candidates = np.tile(np.arange(30), 5)
+    norms = np.linalg.norm(samples, axis=1)
+    for metric in ["euclidean", "cosine"]:
+        expected = pairwise_distances(queries, samples, metric=metric).ravel()
+        dense = pair_distances(queries, samples, query_of, candidates, metric, norms)
+        csr = pair_distances(sp.csr_matrix(queries), sp.csr_matrix(samples), query_of,
+                             candidates, metric, norms)
+        assert_allclose(dense, expected, atol=1e-12)
+        assert_allclose(csr, expected, atol=1e-7)
+
+
+def test_top_k_sorts_by_distance_then_index_and_skips_empty_slots():
+    indices = np.array([[5, 2, -1, 7]])
+    distances = np.array([[1.0, 1.0, np.inf, 0.5]])
+    d, i = top_k(indices, distances, 3)
+    assert_array_equal(i, [[7, 2, 5]])
+    assert_array_equal(d, [[0.5, 1.0, 1.0]])
