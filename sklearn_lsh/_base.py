@@ -9,7 +9,11 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn import get_config
-from sklearn.base import BaseEstimator
+import warnings
+
+from sklearn.base import BaseEstimator, is_classifier
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -56,10 +60,15 @@ class LSHNeighborsBase(BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def _fit(self, X):
-        """Validate ``X`` and build the index. Parameters are already validated."""
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
-                          reset=True)
+    def _fit(self, X, y=None):
+        """Validate ``X`` (and ``y``) and build the index. Parameters are already validated."""
+        if y is None:
+            X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                              reset=True)
+        else:
+            X, y = validate_data(self, X, y, accept_sparse="csr", multi_output=True,
+                                 dtype=[np.float64, np.float32], reset=True)
+            self._store_targets(y)
         n_samples = X.shape[0]
         if self.n_hyperplanes == "auto":
             bits = np.log2(max(n_samples / AUTO_BUCKET_SIZE, 1.0))
@@ -73,6 +82,28 @@ class LSHNeighborsBase(BaseEstimator):
         self.n_samples_fit_ = n_samples
         self.effective_metric_ = self.metric
         return self
+
+    def _store_targets(self, y):
+        """Keep ``y`` as sklearn's neighbors estimators do: ``_y``, and for
+        classifiers ``classes_`` with ``_y`` holding class indices."""
+        if not is_classifier(self):
+            self._y = y
+            return
+        self.outputs_2d_ = not (y.ndim == 1 or y.shape[1] == 1)
+        if y.ndim == 2 and not self.outputs_2d_:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. Please change "
+                "the shape of y to (n_samples,), for example using ravel().",
+                DataConversionWarning, stacklevel=3)
+        y = y.reshape(len(y), -1)
+        check_classification_targets(y)
+        self._y = np.empty(y.shape, dtype=np.intp)
+        self.classes_ = []
+        for k in range(y.shape[1]):
+            classes, self._y[:, k] = np.unique(y[:, k], return_inverse=True)
+            self.classes_.append(classes)
+        if not self.outputs_2d_:
+            self.classes_, self._y = self.classes_[0], self._y.ravel()
 
     def _validate_queries(self, X):
         """Queries as the index expects them: validated CSR or dense, in the fit dtype."""
@@ -90,6 +121,7 @@ class LSHNeighborsBase(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True  # a 2-D y is voted / averaged per column
         return tags
 
 
@@ -285,6 +317,32 @@ class LSHRadiusNeighborsMixin:
         indptr = np.concatenate([[0], np.cumsum(counts)])
         graph = sp.csr_matrix((data, flat, indptr), shape=(len(indices), self.n_samples_fit_))
         return as_configured_sparse(graph)
+
+
+def neighbor_weights(distances, weights):
+    """Weights of each query's neighbors, as scikit-learn's neighbors estimators define them.
+
+    Parameters
+    ----------
+    distances : ndarray of shape (n_queries, n_neighbors)
+    weights : {"uniform", "distance"} or callable
+
+    Returns
+    -------
+    ndarray of shape (n_queries, n_neighbors), or None for "uniform"
+        With "distance", ``1 / distance``; a query with neighbors at distance
+        zero gives those weight 1 and the others weight 0.
+    """
+    if weights == "uniform":
+        return None
+    if weights == "distance":
+        with np.errstate(divide="ignore"):
+            inverse = 1.0 / distances
+        at_zero = np.isinf(inverse)
+        rows = at_zero.any(axis=1)
+        inverse[rows] = at_zero[rows]
+        return inverse
+    return weights(distances)
 
 
 def _split_rows(values, indptr):

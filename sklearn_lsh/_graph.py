@@ -1,0 +1,145 @@
+"""Sparse k-neighbors graphs for pipelines: :class:`LSHKNeighborsTransformer`."""
+
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import LSHKNeighborsMixin, LSHNeighborsBase
+
+
+class LSHKNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, LSHKNeighborsMixin,
+                               TransformerMixin, LSHNeighborsBase):
+    """Transform X into a (weighted) graph of its approximate k nearest neighbors.
+
+    Follows :class:`sklearn.neighbors.KNeighborsTransformer` exactly: the
+    output is a CSR matrix of shape (n_queries, n_samples_fit) whose rows are
+    sorted by increasing distance, and in ``"distance"`` mode each row holds
+    ``n_neighbors + 1`` entries, because each training sample counts as its
+    own neighbor (an explicit 0.0) when the training data is transformed.
+    Estimators that take ``metric="precomputed"`` can use it in a pipeline.
+
+    Parameters
+    ----------
+    mode : {"distance", "connectivity"}, default="distance"
+        Type of returned matrix: ``"connectivity"`` returns ones,
+        ``"distance"`` the exact distances.
+    n_neighbors : int, default=5
+        Number of neighbors per sample in the transformed sparse graph.
+    n_hyperplanes : int or "auto", default="auto"
+        Hyperplanes (bits of a key) per table, from 1 to 64; ``"auto"`` uses
+        ``round(log2(n_samples / 16))``.
+    n_tables : int, default=10
+        Independent hash tables.
+    n_probes : int, default=8
+        Extra buckets visited per table (query-directed multi-probe).
+    n_candidates : int or "auto", default="auto"
+        Candidates per query ranked by exact distance; ``"auto"`` uses
+        ``max(50, 5 * n_neighbors)``.
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        Distance metric.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the hash functions. Pass an int for reproducible results.
+    n_jobs : int, default=None
+        Number of threads answering query chunks in parallel.
+
+    Attributes
+    ----------
+    effective_metric_ : str
+        The distance metric used.
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`, for DataFrame input.
+    n_samples_fit_ : int
+        Number of samples in the fitted data.
+    n_hyperplanes_ : int
+        Hyperplanes per table, as resolved at fit.
+    index_ : dict of ndarray
+        The hash tables and fitted hash functions.
+
+    See Also
+    --------
+    sklearn.neighbors.KNeighborsTransformer : Exact k-neighbors graph transformer.
+    LSHNearestNeighbors : Unsupervised approximate neighbors.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.manifold import Isomap
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_lsh import LSHKNeighborsTransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> model = make_pipeline(LSHKNeighborsTransformer(n_neighbors=10, random_state=0),
+    ...                       Isomap(n_neighbors=10, metric="precomputed"))
+    >>> model.fit_transform(X[:500]).shape
+    (500, 2)
+    """
+
+    _parameter_constraints: dict = {
+        **LSHNeighborsBase._parameter_constraints,
+        "mode": [StrOptions({"distance", "connectivity"})],
+    }
+
+    def __init__(self, *, mode="distance", n_neighbors=5, n_hyperplanes="auto",
+                 n_tables=10, n_probes=8, n_candidates="auto", metric="euclidean",
+                 random_state=None, n_jobs=None):
+        super().__init__(n_neighbors=n_neighbors, n_hyperplanes=n_hyperplanes,
+                         n_tables=n_tables, n_probes=n_probes, n_candidates=n_candidates,
+                         metric=metric, random_state=random_state, n_jobs=n_jobs)
+        self.mode = mode
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the k-nearest neighbors transformer from the training dataset.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : LSHKNeighborsTransformer
+            The fitted k-nearest neighbors transformer.
+        """
+        self._fit(X)
+        self._n_features_out = self.n_samples_fit_
+        return self
+
+    def transform(self, X):
+        """Compute the (weighted) graph of neighbors for points in X.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features)
+            Samples to transform.
+
+        Returns
+        -------
+        Xt : sparse matrix of shape (n_queries, n_samples_fit)
+            CSR graph; each row's entries are sorted by increasing distance.
+        """
+        check_is_fitted(self)
+        add_one = self.mode == "distance"
+        return self.kneighbors_graph(X, mode=self.mode,
+                                     n_neighbors=self.n_neighbors + add_one)
+
+    def fit_transform(self, X, y=None):
+        """Fit to data, then transform it.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training set.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        Xt : sparse matrix of shape (n_samples, n_samples)
+            The graph of the training data; in ``"distance"`` mode each sample
+            is its own first neighbor, at distance 0.
+        """
+        return self.fit(X).transform(X)
