@@ -1,0 +1,84 @@
+"""Benchmark data: the ann-benchmarks HDF5 layout, and embedded sets that need no download.
+
+Every loader returns a :class:`Dataset` with float32 ``train`` and ``test`` arrays
+and the metric; exact neighbours are computed in the benchmark run itself.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Dataset:
+    name: str
+    train: np.ndarray  # (n_train, n_features), float32
+    test: np.ndarray  # (n_test, n_features), float32
+    metric: str  # "euclidean" or "cosine"
+
+
+def load_ann_benchmarks(path, n_test=None):
+    """An ann-benchmarks HDF5 file: datasets ``train``, ``test``, attribute ``distance``.
+
+    ``distance="angular"`` maps to ``metric="cosine"``. The stored ``neighbors``
+    are not used: ground truth is recomputed with scikit-learn in the same run.
+    """
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        distance = f.attrs.get("distance", "euclidean")
+        distance = distance.decode() if isinstance(distance, bytes) else distance
+        train = np.asarray(f["train"], dtype=np.float32)
+        test = np.asarray(f["test"][:n_test], dtype=np.float32)
+    metric = "cosine" if distance == "angular" else "euclidean"
+    name = str(path).rsplit("/", 1)[-1].removesuffix(".hdf5")
+    return Dataset(name, train, test, metric)
+
+
+def gaussian(n_train=10_000, n_features=128, n_test=1000, seed=0):
+    """The classic notebook's set: i.i.d. standard normal points (no structure at all)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_train + n_test, n_features), dtype=np.float32)
+    return Dataset(f"gaussian-{n_train}x{n_features}", X[:n_train], X[n_train:], "euclidean")
+
+
+def embeddings(n_train=100_000, n_features=96, n_test=1000, metric="euclidean", seed=0,
+               n_clusters=1000, intrinsic_dim=24):
+    """Structured synthetic embeddings, built like real ones are shaped.
+
+    Points are drawn from a mixture of ``n_clusters`` Gaussian clusters in an
+    ``intrinsic_dim``-dimensional latent space (cluster sizes Zipf-distributed,
+    each cluster with its own anisotropic spread), mapped to ``n_features``
+    dimensions by one random linear map with a decaying spectrum, plus small
+    isotropic noise, then shifted off the origin. Queries come from the same
+    distribution. Generated in blocks, so 10^6 points need ~0.4 GB.
+    """
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_clusters, intrinsic_dim)) * 3.0
+    spreads = rng.uniform(0.3, 1.0, size=(n_clusters, intrinsic_dim))
+    weights = 1.0 / np.arange(1, n_clusters + 1) ** 0.5
+    weights /= weights.sum()
+    spectrum = 1.0 / np.sqrt(np.arange(1, intrinsic_dim + 1))
+    mixing = rng.standard_normal((intrinsic_dim, n_features)) * spectrum[:, None]
+    offset = rng.uniform(1.0, 3.0, size=n_features)
+    n_total = n_train + n_test
+    out = np.empty((n_total, n_features), dtype=np.float32)
+    for start in range(0, n_total, 100_000):
+        stop = min(start + 100_000, n_total)
+        cluster = rng.choice(n_clusters, size=stop - start, p=weights)
+        latent = centres[cluster] + rng.standard_normal((stop - start, intrinsic_dim)) * \
+            spreads[cluster]
+        noise = 0.05 * rng.standard_normal((stop - start, n_features))
+        out[start:stop] = latent @ mixing + noise + offset
+    perm = rng.permutation(n_total)
+    X = out[perm]
+    return Dataset(f"embeddings-{n_train}x{n_features}-{metric}", X[:n_train], X[n_train:],
+                   metric)
+
+
+def digits():
+    """scikit-learn's ``load_digits`` (1797 x 64): 1500 indexed, 297 queries."""
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data.astype(np.float32)
+    return Dataset("digits-1500x64", X[:1500], X[1500:], "euclidean")

@@ -1,0 +1,280 @@
+"""Recall@k and queries/second of sklearn-lsh against scikit-learn's exact brute force.
+
+    python benchmarks/run.py                         # embedded data sets, < 2 minutes
+    python benchmarks/run.py --data fashion-mnist-784-euclidean.hdf5 --sweep full
+    python benchmarks/run.py --scale                 # 10^4 .. 10^6 generated points
+    python benchmarks/run.py --data FILE --graph      # fit + kneighbors_graph() end to end
+
+Every ratio is against ``NearestNeighbors(algorithm="brute")`` timed in the same
+process, on the same data and dtype; times are medians of ``--repeats`` runs.
+Recall@k follows ann-benchmarks: a returned neighbour counts when its distance is
+at most the true k-th distance + 1e-3. Results go to ``--out`` as CSV and PNG.
+"""
+
+import argparse
+import csv
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import datasets  # noqa: E402
+from notebook import notebook_kneighbors  # noqa: E402
+
+from sklearn_lsh import LSHNearestNeighbors  # noqa: E402
+
+K = 10
+
+
+def median_time(function, repeats):
+    """Median wall time of ``repeats`` calls, and the last result."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), result
+
+
+def recall_at_k(found_distances, true_kth):
+    return float(np.mean(found_distances <= true_kth[:, None] + 1e-3))
+
+
+def index_bytes(estimator):
+    return sum(a.nbytes for a in estimator.index_.values())
+
+
+def sweep_configs(kind, n_train):
+    auto = int(round(np.log2(max(n_train / 16, 1))))
+    if kind == "none":
+        return []
+    if kind == "quick":
+        return [dict(n_hyperplanes=b, n_tables=t, n_probes=p)
+                for b, t, p in [(auto + 2, 10, 8), (auto + 2, 16, 16), (auto, 16, 16)]]
+    return [dict(n_hyperplanes=b, n_tables=t, n_probes=p, n_candidates=c)
+            for b in (auto, auto + 2, auto + 4)
+            for t in (5, 10, 20)
+            for p in (0, 8, 32)
+            for c in (50,)]
+
+
+def benchmark_dataset(data, args):
+    """Rows of the results table for one data set."""
+    rows = []
+    exact = NearestNeighbors(n_neighbors=K, algorithm="brute", metric=data.metric,
+                             n_jobs=args.n_jobs)
+    exact_fit, _ = median_time(lambda: exact.fit(data.train), 1)
+    exact_time, (true_distances, _) = median_time(lambda: exact.kneighbors(data.test),
+                                                  args.repeats)
+    true_kth = true_distances[:, K - 1]
+    exact_qps = len(data.test) / exact_time
+    base = dict(dataset=data.name, n_train=len(data.train), n_test=len(data.test),
+                metric=data.metric, brute_qps=round(exact_qps, 1))
+    rows.append(dict(base, method="sklearn brute", params="", recall=1.0,
+                     qps=round(exact_qps, 1), speedup=1.0, fit_s=round(exact_fit, 3),
+                     index_mb=0.0, index_ratio=0.0))
+
+    configs = [("defaults (n_jobs=None)", {}, None)]
+    configs += [(" ".join(f"{k}={v}" for k, v in c.items()), c, args.n_jobs)
+                for c in sweep_configs(args.sweep, len(data.train))]
+    for label, params, n_jobs in configs:
+        model = LSHNearestNeighbors(n_neighbors=K, metric=data.metric, random_state=0,
+                                    n_jobs=n_jobs, **params)
+        fit_time, _ = median_time(lambda m=model: m.fit(data.train), 1)
+        query_time, (found, _) = median_time(lambda m=model: m.kneighbors(data.test),
+                                             args.repeats)
+        qps = len(data.test) / query_time
+        memory = index_bytes(model)
+        rows.append(dict(base, method="sklearn-lsh",
+                         params=f"{label} n_jobs={n_jobs}" if params else label,
+                         recall=round(recall_at_k(found, true_kth), 4), qps=round(qps, 1),
+                         speedup=round(qps / exact_qps, 2), fit_s=round(fit_time, 3),
+                         index_mb=round(memory / 2**20, 1),
+                         index_ratio=round(memory / data.train.astype(np.float32).nbytes, 3)))
+        print_row(rows[-1])
+
+    if data.metric == "euclidean" and args.notebook_queries:
+        n_queries = min(args.notebook_queries, len(data.test))
+        start = time.perf_counter()
+        found = [notebook_kneighbors(data.train, q, K) for q in data.test[:n_queries]]
+        per_query = (time.perf_counter() - start) / n_queries
+        found_d = np.array([np.sort(np.linalg.norm(data.train[f] - q, axis=1))
+                            for f, q in zip(found, data.test[:n_queries])], dtype=object)
+        hits = np.mean([np.mean(d <= t + 1e-3) * len(d) / K
+                        for d, t in zip(found_d, true_kth[:n_queries])])
+        rows.append(dict(base, method="notebook (per query)",
+                         params=f"{n_queries} queries, {per_query * 1e3:.0f} ms each",
+                         recall=round(float(hits), 4), qps=round(1 / per_query, 1),
+                         speedup=round(1 / per_query / exact_qps, 4), fit_s=0.0,
+                         index_mb=0.0, index_ratio=0.0))
+        print_row(rows[-1])
+    rows += peer_rows(data, base, true_kth, exact_qps, args)
+    return rows
+
+
+def peer_rows(data, base, true_kth, exact_qps, args):
+    """hnswlib and pynndescent, when installed (``pip install .[bench]``)."""
+    rows = []
+    space = "l2" if data.metric == "euclidean" else "cosine"
+    try:
+        import hnswlib
+    except ImportError:
+        hnswlib = None
+    if hnswlib is not None:
+        index = hnswlib.Index(space=space, dim=data.train.shape[1])
+        start = time.perf_counter()
+        index.init_index(max_elements=len(data.train), ef_construction=100, M=16,
+                         random_seed=0)
+        index.add_items(data.train, num_threads=args.n_jobs or 1)
+        fit_time = time.perf_counter() - start
+        for ef in (20, 50, 100):
+            index.set_ef(ef)
+            query_time, (labels, _) = median_time(
+                lambda: index.knn_query(data.test, k=K, num_threads=args.n_jobs or 1),
+                args.repeats)
+            found = exact_distances(data, labels)
+            qps = len(data.test) / query_time
+            rows.append(dict(base, method="hnswlib", params=f"M=16 ef={ef}",
+                             recall=round(recall_at_k(found, true_kth), 4), qps=round(qps, 1),
+                             speedup=round(qps / exact_qps, 2), fit_s=round(fit_time, 3),
+                             index_mb=0.0, index_ratio=0.0))
+            print_row(rows[-1])
+    return rows
+
+
+def exact_distances(data, labels):
+    diff = data.train[labels.astype(np.int64)] - data.test[:, None, :]
+    if data.metric == "euclidean":
+        return np.sqrt((diff**2).sum(axis=2))
+    a = data.train[labels.astype(np.int64)]
+    a = a / np.maximum(np.linalg.norm(a, axis=2, keepdims=True), 1e-30)
+    q = data.test / np.maximum(np.linalg.norm(data.test, axis=1, keepdims=True), 1e-30)
+    return 1 - np.einsum("qkd,qd->qk", a, q)
+
+
+def graph_rows(data, args):
+    """fit + kneighbors_graph() of the whole training set, against brute force."""
+    n_check = min(1000, len(data.train))
+    rows = []
+    exact = NearestNeighbors(n_neighbors=K, algorithm="brute", metric=data.metric,
+                             n_jobs=args.n_jobs)
+    exact_time, _ = median_time(lambda: exact.fit(data.train).kneighbors_graph(
+        mode="distance"), 1)
+    true_kth = exact.kneighbors(data.train[:n_check], K + 1)[0][:, K]
+    for params in [dict()] + [dict(c) for c in args.graph_configs]:
+        model = LSHNearestNeighbors(n_neighbors=K, metric=data.metric, random_state=0,
+                                    n_jobs=args.n_jobs, **params)
+        lsh_time, graph = median_time(lambda m=model: m.fit(data.train).kneighbors_graph(
+            mode="distance"), 1)
+        found = graph.data.reshape(-1, K)[:n_check]
+        rows.append(dict(dataset=data.name, task="fit + kneighbors_graph()",
+                         params=str(params or "defaults"),
+                         recall=round(recall_at_k(found, true_kth), 4),
+                         lsh_s=round(lsh_time, 2), brute_s=round(exact_time, 2),
+                         speedup=round(exact_time / lsh_time, 2)))
+        print(rows[-1], flush=True)
+    return rows
+
+
+def scale_rows(args):
+    """Queries/second at 10^4, 10^5 and 10^6 generated points, fixed parameters."""
+    rows = []
+    for n in args.scale_sizes:
+        data = datasets.embeddings(n_train=n, n_test=1000)
+        args_copy = argparse.Namespace(**vars(args))
+        for row in benchmark_dataset(data, args_copy):
+            rows.append(row)
+    return rows
+
+
+def print_row(row):
+    print(f"  {row['dataset']:<34} {row['method']:<22} {row['params']:<55} "
+          f"recall={row['recall']:<7} qps={row['qps']:<9} x{row['speedup']:<6} "
+          f"fit={row['fit_s']}s index={row['index_mb']}MB ({row['index_ratio']})", flush=True)
+
+
+def write_outputs(rows, out, stem):
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / f"{stem}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    for name in dict.fromkeys(r["dataset"] for r in rows):
+        these = [r for r in rows if r["dataset"] == name]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for method, marker in [("sklearn-lsh", "o"), ("hnswlib", "s")]:
+            points = [(r["recall"], r["qps"]) for r in these if r["method"] == method]
+            if points:
+                ax.scatter(*zip(*points), marker=marker, label=method)
+        ax.axhline(these[0]["brute_qps"], color="k", ls="--", label="sklearn brute force")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"recall@{K}")
+        ax.set_ylabel("queries / second")
+        ax.set_title(name)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / f"{stem}-{name}.png", dpi=100)
+        plt.close(fig)
+
+
+def describe_machine():
+    from threadpoolctl import threadpool_info
+
+    blas = ", ".join(f"{i['internal_api']} {i.get('version')} ({i['num_threads']} threads)"
+                     for i in threadpool_info() if i["user_api"] == "blas")
+    return (f"{platform.platform()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}, numpy {np.__version__}, BLAS: {blas}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", nargs="*", default=[],
+                        help="ann-benchmarks HDF5 files (default: embedded data sets)")
+    parser.add_argument("--queries", type=int, default=None, help="use the first N queries")
+    parser.add_argument("--sweep", choices=["none", "quick", "full"], default="quick")
+    parser.add_argument("--n-jobs", type=int, default=os.cpu_count())
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--notebook-queries", type=int, default=5)
+    parser.add_argument("--scale", action="store_true", help="10^4..10^6 scaling rows")
+    parser.add_argument("--scale-sizes", type=int, nargs="*",
+                        default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--graph", action="store_true",
+                        help="time fit + kneighbors_graph() instead of test queries")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "output")
+    args = parser.parse_args(argv)
+    args.graph_configs = []
+    print(describe_machine(), flush=True)
+
+    if args.scale:
+        rows = scale_rows(args)
+        write_outputs(rows, args.out, "scale")
+        return
+    if args.data:
+        sets = [datasets.load_ann_benchmarks(p, args.queries) for p in args.data]
+    else:
+        sets = [datasets.gaussian(), datasets.embeddings(), datasets.digits(),
+                datasets.embeddings(n_train=50_000, metric="cosine")]
+    if args.graph:
+        rows = [r for data in sets for r in graph_rows(data, args)]
+        write_outputs(rows, args.out, "graph")
+        return
+    rows = [r for data in sets for r in benchmark_dataset(data, args)]
+    write_outputs(rows, args.out, "results")
+    print(f"\nwrote {args.out}/results.csv and one PNG per data set")
+
+
+if __name__ == "__main__":
+    main()
