@@ -54,8 +54,9 @@ def sweep_configs(kind, n_train):
     if kind == "none":
         return []
     if kind == "quick":
-        return [dict(n_hyperplanes=b, n_tables=t, n_probes=p)
-                for b, t, p in [(auto + 2, 10, 8), (auto + 2, 16, 16), (auto, 16, 16)]]
+        return [dict(n_hyperplanes=b, n_tables=t, n_probes=p, n_candidates=c)
+                for b, t, p, c in [(auto, 10, 8, 50), (auto + 1, 8, 8, 50),
+                                   (auto + 2, 8, 16, 50), (auto, 16, 16, 100)]]
     return [dict(n_hyperplanes=b, n_tables=t, n_probes=p, n_candidates=c)
             for b in (auto, auto + 2, auto + 4)
             for t in (5, 10, 20)

@@ -13,6 +13,7 @@ from joblib import Parallel, delayed
 from sklearn import get_config
 from sklearn.metrics import pairwise_distances_chunked
 from sklearn.utils.extmath import row_norms
+from threadpoolctl import threadpool_limits
 
 from ._hashing import (
     draw_hyperplanes,
@@ -182,7 +183,11 @@ def _map_chunks(chunk_function, index, samples, queries, params, exclude_self, n
 
     if len(slices) == 1 or n_jobs in (None, 1):
         return [run(rows) for rows in slices]
-    return Parallel(n_jobs=n_jobs, prefer="threads")(delayed(run)(rows) for rows in slices)
+    # The chunks' small matrix products must not each start a BLAS thread pool
+    # on top of ours: oversubscribed, two threads ran slower than one.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(run)(rows) for rows in slices)
 
 
 def _working_bytes():
