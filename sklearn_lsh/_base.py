@@ -83,6 +83,25 @@ class LSHNeighborsBase(BaseEstimator):
         self.effective_metric_ = self.metric
         return self
 
+    def _partial_fit(self, X):
+        """Add rows to the index, hashed with the fitted functions; fit on the first call.
+
+        The estimator changes only once everything has succeeded, so a call that
+        raises leaves the index as it was.
+        """
+        if not hasattr(self, "index_"):
+            return self._fit(X)
+        X = self._validate_queries(X, allow_empty=True)
+        if X.shape[0] == 0:
+            return self
+        index = _search.extend_index(self.index_, X, metric=self.effective_metric_)
+        stack = sp.vstack if sp.issparse(X) else np.vstack
+        fit_X = stack([self._fit_X, X])
+        if sp.issparse(fit_X):
+            fit_X = fit_X.tocsr()
+        self.index_, self._fit_X, self.n_samples_fit_ = index, fit_X, fit_X.shape[0]
+        return self
+
     def _store_targets(self, y):
         """Keep ``y`` as sklearn's neighbors estimators do: ``_y``, and for
         classifiers ``classes_`` with ``_y`` holding class indices."""
@@ -105,10 +124,10 @@ class LSHNeighborsBase(BaseEstimator):
         if not self.outputs_2d_:
             self.classes_, self._y = self.classes_[0], self._y.ravel()
 
-    def _validate_queries(self, X):
+    def _validate_queries(self, X, allow_empty=False):
         """Queries as the index expects them: validated CSR or dense, in the fit dtype."""
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
-                          reset=False)
+                          reset=False, ensure_min_samples=0 if allow_empty else 1)
         if sp.issparse(X) != sp.issparse(self._fit_X):
             X = sp.csr_matrix(X) if sp.issparse(self._fit_X) else X.toarray()
         return X.astype(self._fit_X.dtype, copy=False)

@@ -121,3 +121,29 @@ class LSHNearestNeighbors(LSHKNeighborsMixin, LSHRadiusNeighborsMixin, LSHNeighb
             The fitted nearest neighbors estimator.
         """
         return self._fit(X)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Add samples to the index without rebuilding it.
+
+        The first call on an unfitted estimator is :meth:`fit`. Later calls hash
+        the new rows with the fitted hash functions (same centring, projection
+        and hyperplanes) and merge their keys into each table's sorted array;
+        the new rows get the next sample indices. ``n_hyperplanes_`` stays as
+        resolved at the first call: after the index has grown manyfold, a
+        refit gives smaller buckets and faster queries. Invalid input raises
+        and leaves the index unchanged; zero rows change nothing.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_new_samples, n_features)
+            Rows to add.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : LSHNearestNeighbors
+            The estimator, with ``n_samples_fit_`` grown by ``n_new_samples``.
+        """
+        return self._partial_fit(X)
