@@ -8,7 +8,6 @@ query alone, never on its batch.
 """
 
 import numpy as np
-import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn import get_config
 from sklearn.metrics import pairwise_distances_chunked
@@ -16,6 +15,7 @@ from sklearn.utils.extmath import row_norms
 from threadpoolctl import threadpool_limits
 
 from ._hashing import (
+    MAX_PROBE_BITS,
     draw_hyperplanes,
     fit_principal_axes,
     hash_keys,
@@ -23,7 +23,6 @@ from ._hashing import (
     probe_keys,
     project,
 )
-from ._hashing import MAX_PROBE_BITS
 from ._index import (
     bucket_bounds,
     build_tables,
