@@ -22,6 +22,7 @@ The hash space is fitted once on the training data:
 """
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 from sklearn.utils.extmath import safe_sparse_dot
 
@@ -32,19 +33,53 @@ MAX_BITS = 64
 MAX_PROBE_BITS = 10
 
 
-def prepare_rows(X, metric):
-    """Rows as the metric sees them: L2-normalised for cosine, else unchanged.
+#: Data whose largest magnitude is within ``2**±SAFE_EXPONENT`` is hashed as it is.
+SAFE_EXPONENT = 32
+
+
+def data_scale(X):
+    """A power of two that brings the largest magnitude of ``X`` near 1.
+
+    Values around 1e30 overflow (and around 1e-30 underflow) when squared in
+    float32; hashing ``X / scale`` instead avoids both, and dividing by a power
+    of two is exact.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n_rows, n_features)
+
+    Returns
+    -------
+    float
+        1.0 when the data is already in a safe range, else ``2**e``.
+    """
+    values = X.data if sp.issparse(X) else X
+    if values.size == 0:
+        return 1.0
+    peak = max(float(values.max()), -float(values.min()))
+    if peak == 0 or 2.0**-SAFE_EXPONENT <= peak <= 2.0**SAFE_EXPONENT:
+        return 1.0
+    exponent = np.clip(np.round(np.log2(peak)), -120, 120)
+    return float(2.0**exponent)
+
+
+def prepare_rows(X, metric, scale=1.0):
+    """Rows as the hash space sees them: divided by ``scale``, then L2-normalised for cosine.
 
     Parameters
     ----------
     X : ndarray or CSR matrix of shape (n_rows, n_features)
     metric : {"euclidean", "cosine"}
+    scale : float
+        A power of two from :func:`data_scale`.
 
     Returns
     -------
     ndarray or CSR matrix of shape (n_rows, n_features), a new array when it
     differs from ``X``; ``X`` itself is never modified. Zero rows stay zero.
     """
+    if scale != 1.0:
+        X = X * (1.0 / scale)
     if metric == "cosine":
         return normalize(X, copy=True)
     return X

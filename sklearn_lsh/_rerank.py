@@ -74,7 +74,7 @@ def shortlist(candidates, sq_distances, n_keep, exclude=None):
     return np.where(keys == _EMPTY_KEY, -1, keys & _INDEX_MASK)
 
 
-def pair_distances(queries, samples, query_of, candidates, metric, sample_norms):
+def pair_distances(queries, samples, query_of, candidates, metric, scale=1.0):
     """Exact metric distances of query/sample pairs, as scikit-learn defines them.
 
     Parameters
@@ -83,35 +83,84 @@ def pair_distances(queries, samples, query_of, candidates, metric, sample_norms)
     samples : ndarray or CSR matrix of shape (n_samples, n_features)
     query_of, candidates : ndarray of shape (n_pairs,)
     metric : {"euclidean", "cosine"}
-    sample_norms : ndarray of shape (n_samples,)
-        Euclidean norm of every sample row.
+    scale : float
+        A power of two both sides are divided by first, so values far from 1
+        neither overflow nor underflow when squared (see ``data_scale``).
 
     Returns
     -------
     ndarray of shape (n_pairs,), float32 for float32 data, else float64
         Euclidean distance, or cosine distance ``1 - cos`` clipped to [0, 2]
         (a zero row is at distance 1 from everything, as in scikit-learn).
+        Pairs whose squares still leave the floating-point range are redone
+        in float64 with a per-pair scale, so a distance is finite whenever it
+        fits in the data's dtype.
     """
+    with np.errstate(all="ignore"):  # whatever leaves the float range is redone below
+        distances, redo = _fast_pair_distances(queries, samples, query_of, candidates, metric,
+                                               float(scale))
+    if redo.size:
+        with np.errstate(over="ignore"):  # beyond the dtype's range: inf, as it should be
+            distances[redo] = _careful_distances(
+                _dense64(samples[candidates[redo]]), _dense64(queries[query_of[redo]]), metric)
+    return distances
+
+
+def _fast_pair_distances(queries, samples, query_of, candidates, metric, scale):
+    """Distances in the data's dtype, and the pairs whose squares left its range."""
     dtype = samples.dtype
+    gathered, paired = samples[candidates], queries[query_of]
+    if scale != 1.0:
+        gathered, paired = gathered * (1.0 / scale), paired * (1.0 / scale)
     if sp.issparse(samples):
-        dots = np.asarray(
-            samples[candidates].multiply(queries[query_of]).sum(axis=1), dtype=np.float64
-        ).ravel()
-        query_norms = np.sqrt(np.asarray(queries.multiply(queries).sum(axis=1))).ravel()
-        norms_q, norms_s = query_norms[query_of], sample_norms[candidates].astype(np.float64)
+        dots = _row_sums(gathered.multiply(paired))
+        sq_gathered = _row_sums(gathered.multiply(gathered))
+        sq_paired = _row_sums(paired.multiply(paired))
         if metric == "euclidean":
-            sq = np.maximum(norms_q**2 + norms_s**2 - 2.0 * dots, 0.0)
-            return np.sqrt(sq).astype(dtype)
+            sq = np.maximum(sq_gathered + sq_paired - 2.0 * dots, 0.0)
+    elif metric == "euclidean":
+        diff = gathered - paired
+        sq = np.einsum("ij,ij->i", diff, diff)
     else:
-        gathered = samples[candidates]
-        if metric == "euclidean":
-            diff = gathered - queries[query_of]
-            return np.sqrt(np.einsum("ij,ij->i", diff, diff))
-        dots = np.einsum("ij,ij->i", gathered, queries[query_of])
-        norms_q = np.sqrt(np.einsum("ij,ij->i", queries, queries))[query_of]
-        norms_s = sample_norms[candidates]
-    denominator = np.where(norms_q > 0, norms_q, 1) * np.where(norms_s > 0, norms_s, 1)
-    return np.clip(1.0 - dots / denominator, 0.0, 2.0).astype(dtype)
+        dots = np.einsum("ij,ij->i", gathered, paired)
+        sq_gathered = np.einsum("ij,ij->i", gathered, gathered)
+        sq_paired = np.einsum("ij,ij->i", paired, paired)
+
+    # Squares beyond the float range, or under it (down to an exact 0 for
+    # distinct points), lose the answer; those few pairs are redone.
+    tiny = np.finfo(dtype).tiny / np.finfo(dtype).eps
+    if metric == "euclidean":
+        distances = np.sqrt(sq).astype(dtype, copy=False) * np.array(scale, dtype=dtype)
+        return distances, np.flatnonzero(~(sq >= tiny) | ~np.isfinite(sq))
+    norms = np.sqrt(sq_gathered) * np.sqrt(sq_paired)
+    cosines = dots / np.where(norms > 0, norms, 1)
+    distances = np.clip(1.0 - cosines, 0.0, 2.0).astype(dtype, copy=False)
+    redo = ~np.isfinite(dots) | ~np.isfinite(norms) | ~(sq_gathered >= tiny) | \
+        ~(sq_paired >= tiny)
+    return distances, np.flatnonzero(redo)
+
+
+def _row_sums(matrix):
+    return np.asarray(matrix.sum(axis=1), dtype=np.float64).ravel()
+
+
+def _dense64(rows):
+    return rows.toarray().astype(np.float64) if sp.issparse(rows) else rows.astype(np.float64)
+
+
+def _careful_distances(a, b, metric):
+    """Distances of float64 row pairs, each pair scaled by its largest value first."""
+    if metric == "euclidean":
+        diff = a - b
+        peak = np.max(np.abs(diff), axis=1)
+        safe = np.where(peak > 0, peak, 1.0)
+        return peak * np.sqrt(np.einsum("ij,ij->i", diff / safe[:, None], diff / safe[:, None]))
+    peak_a, peak_b = np.max(np.abs(a), axis=1), np.max(np.abs(b), axis=1)
+    a = a / np.where(peak_a > 0, peak_a, 1.0)[:, None]
+    b = b / np.where(peak_b > 0, peak_b, 1.0)[:, None]
+    norms = np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b))
+    cosines = np.einsum("ij,ij->i", a, b) / np.where(norms > 0, norms, 1.0)
+    return np.clip(1.0 - cosines, 0.0, 2.0)
 
 
 def top_k(indices, distances, n_neighbors):

@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from ._hashing import (
     MAX_PROBE_BITS,
+    data_scale,
     draw_hyperplanes,
     fit_principal_axes,
     hash_keys,
@@ -61,9 +62,11 @@ def fit_index(X, *, metric, n_bits, n_tables, random_state):
         ``mean`` (n_features,), ``axes`` (n_features, n_components),
         ``hyperplanes`` (n_components, n_tables * n_bits), ``projected``
         (n_samples, n_components), ``sorted_keys`` and ``order``
-        (n_tables, n_samples), ``sample_norms`` (n_samples,).
+        (n_tables, n_samples), ``scale`` (a power of two the rows are divided by
+        before hashing, see :func:`~sklearn_lsh._hashing.data_scale`).
     """
-    rows = prepare_rows(X, metric)
+    scale = data_scale(X)
+    rows = prepare_rows(X, metric, scale)
     n_samples, n_features = X.shape
     n_axis_samples = min(n_samples, N_AXIS_SAMPLES)
     sample = np.sort(random_state.choice(n_samples, n_axis_samples, replace=False))
@@ -73,7 +76,7 @@ def fit_index(X, *, metric, n_bits, n_tables, random_state):
         "mean": mean,
         "axes": axes,
         "hyperplanes": draw_hyperplanes(scales, n_tables, n_bits, random_state),
-        "sample_norms": row_norms(X).astype(X.dtype, copy=False),
+        "scale": np.array(scale, dtype=np.float64),
     }
     index["projected"] = project(rows, mean, axes)
     index["projected_sq_norms"] = row_norms(index["projected"], squared=True)
@@ -97,16 +100,14 @@ def extend_index(index, X_new, *, metric):
         ``index`` is left unchanged.
     """
     n_tables, n_bits = _table_shape(index)
-    projected = project(prepare_rows(X_new, metric), index["mean"], index["axes"])
+    projected = project(prepare_rows(X_new, metric, index["scale"]), index["mean"],
+                        index["axes"])
     keys = hash_keys(projected @ index["hyperplanes"], n_tables, n_bits)
     sorted_keys, order = merge_tables(index["sorted_keys"], index["order"], keys)
     extended = dict(index, sorted_keys=sorted_keys, order=order)
     extended["projected"] = np.vstack([index["projected"], projected])
     extended["projected_sq_norms"] = np.concatenate(
         [index["projected_sq_norms"], row_norms(projected, squared=True)])
-    extended["sample_norms"] = np.concatenate(
-        [index["sample_norms"], row_norms(X_new).astype(index["sample_norms"].dtype)]
-    )
     return extended
 
 
@@ -209,7 +210,8 @@ def _probe(index, query_rows, projected, metric, n_probes):
     """Project and hash queries, then find their buckets' ``[lo, hi)`` bounds."""
     n_tables, n_bits = _table_shape(index)
     if projected is None:
-        projected = project(prepare_rows(query_rows, metric), index["mean"], index["axes"])
+        projected = project(prepare_rows(query_rows, metric, index["scale"]), index["mean"],
+                            index["axes"])
     margins = projected @ index["hyperplanes"]
     keys = hash_keys(margins, n_tables, n_bits)
     probes = probe_keys(keys, margins, n_tables, n_bits, n_probes)
@@ -299,7 +301,7 @@ def _shortlist_distances(index, samples, query_rows, kept, metric):
     query_of, _ = np.nonzero(valid)
     distances = np.full(kept.shape, np.inf, dtype=samples.dtype)
     distances[valid] = pair_distances(query_rows, samples, query_of, kept[valid], metric,
-                                      index["sample_norms"])
+                                      index["scale"])
     return distances
 
 
@@ -314,7 +316,7 @@ def _radius_chunk(index, samples, query_rows, projected, own_ids, *, metric, n_p
         # The projection is orthonormal, so its distance never exceeds the true
         # one (for cosine, sq / 2 <= 1 - cos): prune before the exact pass,
         # with slack for the rounding of the expanded form.
-        bound = radius**2 if metric == "euclidean" else 2 * radius
+        bound = (radius / index["scale"])**2 if metric == "euclidean" else 2 * radius
         slack = 1e-4 * (index["projected_sq_norms"][np.maximum(candidates, 0)] + 1.0)
         keep = (candidates >= 0) & (sq <= bound * (1 + 1e-4) + slack)
         if own_ids is not None:
@@ -324,7 +326,7 @@ def _radius_chunk(index, samples, query_rows, projected, own_ids, *, metric, n_p
     query_of = np.concatenate([p[0] for p in parts])
     candidates = np.concatenate([p[1] for p in parts]).astype(np.int64)
     distances = pair_distances(query_rows, samples, query_of, candidates, metric,
-                               index["sample_norms"])
+                               index["scale"])
     within = distances <= radius
     query_of, candidates, distances = query_of[within], candidates[within], distances[within]
     order = np.lexsort((candidates, distances, query_of))

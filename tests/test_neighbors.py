@@ -356,23 +356,3 @@ def test_fit_returns_self_and_resolves_auto_into_attributes(digits):
     assert nn.effective_metric_ == "euclidean"
     assert nn.index_["sorted_keys"].shape == (10, len(X))
     assert np.all(np.diff(nn.index_["sorted_keys"].astype(np.float64), axis=1) >= 0)
-
-
-# --- degenerate data ------------------------------------------------------------------
-
-def test_cosine_zero_vector_is_at_distance_one_from_everything():
-    X = np.random.RandomState(0).rand(50, 5)
-    X[0] = 0
-    nn = LSHNearestNeighbors(n_neighbors=3, metric="cosine", random_state=0).fit(X)
-    distances, _ = nn.kneighbors(np.zeros((1, 5)))
-    assert_allclose(distances, 1.0)
-    assert_allclose(nn.kneighbors(X[1:2], n_neighbors=50)[0][0, -1], 1.0)
-
-
-def test_identical_points_tie_by_index_every_run():
-    X = np.ones((40, 3))
-    for seed in (0, 1):
-        distances, indices = LSHNearestNeighbors(n_neighbors=5, random_state=seed) \
-            .fit(X).kneighbors(X[:2])
-        assert_array_equal(indices, [[0, 1, 2, 3, 4]] * 2)
-        assert_array_equal(distances, 0.0)

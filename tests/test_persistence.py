@@ -21,8 +21,8 @@ def rebuilt_at_once(model, X_all):
     """The tables ``fit`` would build over ``X_all`` with ``model``'s hash functions."""
     index = model.index_
     n_tables = index["sorted_keys"].shape[0]
-    projected = project(prepare_rows(X_all, model.effective_metric_), index["mean"],
-                        index["axes"])
+    projected = project(prepare_rows(X_all, model.effective_metric_, index["scale"]),
+                        index["mean"], index["axes"])
     keys = hash_keys(projected @ index["hyperplanes"], n_tables, model.n_hyperplanes_)
     return build_tables(keys)
 

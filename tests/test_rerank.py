@@ -1,10 +1,12 @@
 """Ranking on its own: projected lower bounds, shortlists, exact distances, top-k."""
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.metrics.pairwise import pairwise_distances
 
+from sklearn_lsh._hashing import data_scale
 from sklearn_lsh._rerank import pair_distances, projected_sq_distances, shortlist, top_k
 
 
@@ -40,12 +42,11 @@ def test_pair_distances_equal_scikit_learn_for_dense_and_csr():
     queries = rng.normal(size=(5, 6))
     query_of = np.repeat(np.arange(5), 30)
     candidates = np.tile(np.arange(30), 5)
-    norms = np.linalg.norm(samples, axis=1)
     for metric in ["euclidean", "cosine"]:
         expected = pairwise_distances(queries, samples, metric=metric).ravel()
-        dense = pair_distances(queries, samples, query_of, candidates, metric, norms)
+        dense = pair_distances(queries, samples, query_of, candidates, metric)
         csr = pair_distances(sp.csr_matrix(queries), sp.csr_matrix(samples), query_of,
-                             candidates, metric, norms)
+                             candidates, metric)
         assert_allclose(dense, expected, atol=1e-12)
         assert_allclose(csr, expected, atol=1e-7)
 
@@ -56,3 +57,37 @@ def test_top_k_sorts_by_distance_then_index_and_skips_empty_slots():
     d, i = top_k(indices, distances, 3)
     assert_array_equal(i, [[7, 2, 5]])
     assert_array_equal(d, [[0.5, 1.0, 1.0]])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("magnitude", [1e-30, 1e30, 1e36])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_pair_distances_stay_finite_and_exact_for_float32_far_from_one(metric, magnitude,
+                                                                       sparse):
+    # Squares of 1e30 overflow float32 and squares of 1e-30 underflow it; the
+    # distances themselves fit, and must come out finite and right.
+    rng = np.random.RandomState(0)
+    samples = (rng.normal(size=(20, 5)) * magnitude).astype(np.float32)
+    queries = (rng.normal(size=(3, 5)) * magnitude).astype(np.float32)
+    query_of, candidates = np.repeat(np.arange(3), 20), np.tile(np.arange(20), 3)
+    # Reference in float64 on rescaled data (scikit-learn's cosine takes norms
+    # below 1e-15 for zero, which would make every tiny vector orthogonal).
+    expected = pairwise_distances(queries / np.float64(magnitude),
+                                  samples / np.float64(magnitude), metric=metric).ravel()
+    if metric == "euclidean":
+        expected *= magnitude
+    if sparse:
+        queries, samples = sp.csr_matrix(queries), sp.csr_matrix(samples)
+    for scale in [1.0, data_scale(samples)]:
+        found = pair_distances(queries, samples, query_of, candidates, metric, scale)
+        assert found.dtype == np.float32
+        assert np.isfinite(found).all()
+        assert_allclose(found, expected, rtol=1e-4, atol=1e-6 if metric == "cosine" else 0)
+
+
+def test_pair_distances_beyond_float32_are_inf_not_nan():
+    samples = np.array([[3e38, 0.0]], dtype=np.float32)
+    queries = np.array([[-3e38, 0.0]], dtype=np.float32)
+    found = pair_distances(queries, samples, np.array([0]), np.array([0]), "euclidean",
+                           data_scale(samples))
+    assert_array_equal(found, [np.inf])
