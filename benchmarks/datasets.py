@@ -43,7 +43,7 @@ def gaussian(n_train=10_000, n_features=128, n_test=1000, seed=0):
 
 
 def embeddings(n_train=100_000, n_features=96, n_test=1000, metric="euclidean", seed=0,
-               n_clusters=1000, intrinsic_dim=24):
+               n_clusters=1000, intrinsic_dim=24, separation=3.0):
     """Structured synthetic embeddings, built like real ones are shaped.
 
     Points are drawn from a mixture of ``n_clusters`` Gaussian clusters in an
@@ -54,7 +54,7 @@ def embeddings(n_train=100_000, n_features=96, n_test=1000, metric="euclidean", 
     distribution. Generated in blocks, so 10^6 points need ~0.4 GB.
     """
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((n_clusters, intrinsic_dim)) * 3.0
+    centres = rng.standard_normal((n_clusters, intrinsic_dim)) * separation
     spreads = rng.uniform(0.3, 1.0, size=(n_clusters, intrinsic_dim))
     weights = 1.0 / np.arange(1, n_clusters + 1) ** 0.5
     weights /= weights.sum()
