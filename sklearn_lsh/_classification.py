@@ -48,9 +48,9 @@ class LSHKNeighborsClassifier(LSHKNeighborsMixin, ClassifierMixin, LSHNeighborsB
     effective_metric_ : str
         The distance metric used.
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`, for DataFrame input.
+        Names of features seen during ``fit``, for DataFrame input.
     n_samples_fit_ : int
         Number of samples in the fitted data.
     n_hyperplanes_ : int
@@ -138,7 +138,7 @@ class LSHKNeighborsClassifier(LSHKNeighborsMixin, ClassifierMixin, LSHNeighborsB
         -------
         p : ndarray of shape (n_queries, n_classes), or a list of n_outputs such arrays
             The class probabilities of the input samples, classes ordered as in
-            :term:`classes_`.
+            ``classes_``.
         """
         check_is_fitted(self)
         distances, indices = self.kneighbors(X)

@@ -43,9 +43,9 @@ class LSHKNeighborsRegressor(LSHKNeighborsMixin, RegressorMixin, LSHNeighborsBas
     effective_metric_ : str
         The distance metric used.
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`, for DataFrame input.
+        Names of features seen during ``fit``, for DataFrame input.
     n_samples_fit_ : int
         Number of samples in the fitted data.
     n_hyperplanes_ : int
