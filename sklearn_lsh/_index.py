@@ -50,16 +50,23 @@ def merge_tables(sorted_keys, order, new_keys):
     sorted_keys, order : ndarray of shape (n_tables, n_old + n_new)
     """
     n_tables, n_old = sorted_keys.shape
+    n_new = new_keys.shape[1]
     new_sorted, new_order = build_tables(new_keys)
-    dtype = index_dtype(n_old + new_keys.shape[1])
-    merged_keys, merged_order = [], []
-    for t in range(n_tables):
+    merged_keys = np.empty((n_tables, n_old + n_new), dtype=sorted_keys.dtype)
+    merged_order = np.empty((n_tables, n_old + n_new), dtype=index_dtype(n_old + n_new))
+    is_new = np.empty(n_old + n_new, dtype=bool)
+    for t in range(n_tables):  # one vectorised merge per table, never per sample
+        # The i-th new key (in sorted order) lands after the `at[i]` old keys
+        # not greater than it and after the i new keys before it.
         at = np.searchsorted(sorted_keys[t], new_sorted[t], side="right")
-        merged_keys.append(np.insert(sorted_keys[t], at, new_sorted[t]))
-        merged_order.append(
-            np.insert(order[t].astype(dtype), at, new_order[t].astype(dtype) + n_old)
-        )
-    return np.stack(merged_keys), np.stack(merged_order)
+        new_positions = at + np.arange(n_new)
+        is_new[:] = False
+        is_new[new_positions] = True
+        merged_keys[t, new_positions] = new_sorted[t]
+        merged_keys[t, ~is_new] = sorted_keys[t]
+        merged_order[t, new_positions] = new_order[t] + n_old
+        merged_order[t, ~is_new] = order[t]
+    return merged_keys, merged_order
 
 
 def bucket_bounds(sorted_keys, probe_keys):

@@ -142,9 +142,18 @@ def kneighbors(index, samples, queries, n_neighbors, *, metric, n_probes, n_cand
     """
     params = dict(metric=metric, n_probes=n_probes, n_neighbors=n_neighbors,
                   n_candidates=max(n_candidates, n_neighbors))
-    results = _map_chunks(_kneighbors_chunk, index, samples, queries, params,
-                          exclude_self, n_jobs)
-    return (np.vstack([r[0] for r in results]), np.vstack([r[1] for r in results]))
+    n_queries = (samples if queries is None else queries).shape[0]
+    # Chunks write straight into the result: peak memory is the output plus
+    # one chunk's working set, however many queries arrive.
+    distances = np.empty((n_queries, n_neighbors), dtype=samples.dtype)
+    indices = np.empty((n_queries, n_neighbors), dtype=np.int64)
+
+    def store(rows, result):
+        distances[rows], indices[rows] = result
+
+    _map_chunks(_kneighbors_chunk, index, samples, queries, params, exclude_self, n_jobs,
+                store=store)
+    return distances, indices
 
 
 def radius_neighbors(index, samples, queries, radius, *, metric, n_probes,
@@ -167,8 +176,13 @@ def radius_neighbors(index, samples, queries, radius, *, metric, n_probes,
             np.concatenate([r[2] for r in results]))
 
 
-def _map_chunks(chunk_function, index, samples, queries, params, exclude_self, n_jobs):
-    """Run ``chunk_function`` over query chunks, in order, possibly in threads."""
+def _map_chunks(chunk_function, index, samples, queries, params, exclude_self, n_jobs,
+                store=None):
+    """Run ``chunk_function`` over query chunks, in order, possibly in threads.
+
+    Returns the chunks' results in order, or hands each to ``store(rows, result)``
+    as soon as it is ready and returns None.
+    """
     query_rows = samples if queries is None else queries
     n_queries = query_rows.shape[0]
     chunk_size = _chunk_size(query_rows.shape[1], params)
@@ -178,8 +192,11 @@ def _map_chunks(chunk_function, index, samples, queries, params, exclude_self, n
     def run(rows):
         own_ids = np.arange(rows.start, rows.stop) if exclude_self else None
         projected = index["projected"][rows] if queries is None else None
-        return chunk_function(index, samples, query_rows[rows], projected, own_ids,
-                              **params)
+        result = chunk_function(index, samples, query_rows[rows], projected, own_ids,
+                                **params)
+        if store is None:
+            return result
+        store(rows, result)
 
     if len(slices) == 1 or n_jobs in (None, 1):
         return [run(rows) for rows in slices]
