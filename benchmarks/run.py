@@ -207,6 +207,8 @@ def write_outputs(rows, out, stem):
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    if "qps" not in rows[0]:
+        return  # end-to-end timings (--graph): a table, no recall-vs-QPS plot
     try:
         import matplotlib
 
