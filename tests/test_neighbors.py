@@ -356,3 +356,21 @@ def test_fit_returns_self_and_resolves_auto_into_attributes(digits):
     assert nn.effective_metric_ == "euclidean"
     assert nn.index_["sorted_keys"].shape == (10, len(X))
     assert np.all(np.diff(nn.index_["sorted_keys"].astype(np.float64), axis=1) >= 0)
+
+
+def test_query_memory_beyond_the_output_does_not_grow_with_the_query_count(blobs):
+    import tracemalloc
+
+    X, _ = blobs
+    nn = LSHNearestNeighbors(n_neighbors=10, random_state=0).fit(X)
+    rng = np.random.RandomState(1)
+    beyond_output = []
+    for n_queries in (2_000, 40_000):
+        Q = X[rng.randint(len(X), size=n_queries)] + 0.01
+        tracemalloc.start()
+        distances, indices = nn.kneighbors(Q)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        beyond_output.append(peak - distances.nbytes - indices.nbytes)
+    # 40000 queries return 6.4 MB; holding the output twice would show here.
+    assert beyond_output[1] < beyond_output[0] + 2**20
