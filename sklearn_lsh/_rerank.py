@@ -109,22 +109,26 @@ def pair_distances(queries, samples, query_of, candidates, metric, scale=1.0):
 def _fast_pair_distances(queries, samples, query_of, candidates, metric, scale):
     """Distances in the data's dtype, and the pairs whose squares left its range."""
     dtype = samples.dtype
+    if scale != 1.0:
+        queries = queries * (1.0 / scale)
     gathered, paired = samples[candidates], queries[query_of]
     if scale != 1.0:
-        gathered, paired = gathered * (1.0 / scale), paired * (1.0 / scale)
-    if sp.issparse(samples):
-        dots = _row_sums(gathered.multiply(paired))
-        sq_gathered = _row_sums(gathered.multiply(gathered))
-        sq_paired = _row_sums(paired.multiply(paired))
+        gathered = gathered * (1.0 / scale)
+    if sp.issparse(samples) or metric == "cosine":
+        # Each query's squared norm once, not once per candidate pair.
+        if sp.issparse(samples):
+            dots = _row_sums(gathered.multiply(paired))
+            sq_gathered = _row_sums(gathered.multiply(gathered))
+            sq_paired = _row_sums(queries.multiply(queries))[query_of]
+        else:
+            dots = np.einsum("ij,ij->i", gathered, paired)
+            sq_gathered = np.einsum("ij,ij->i", gathered, gathered)
+            sq_paired = np.einsum("ij,ij->i", queries, queries)[query_of]
         if metric == "euclidean":
             sq = np.maximum(sq_gathered + sq_paired - 2.0 * dots, 0.0)
-    elif metric == "euclidean":
+    else:
         diff = gathered - paired
         sq = np.einsum("ij,ij->i", diff, diff)
-    else:
-        dots = np.einsum("ij,ij->i", gathered, paired)
-        sq_gathered = np.einsum("ij,ij->i", gathered, gathered)
-        sq_paired = np.einsum("ij,ij->i", paired, paired)
 
     # Squares beyond the float range, or under it (down to an exact 0 for
     # distinct points), lose the answer; those few pairs are redone.

@@ -100,8 +100,7 @@ def extend_index(index, X_new, *, metric):
         ``index`` is left unchanged.
     """
     n_tables, n_bits = _table_shape(index)
-    projected = project(prepare_rows(X_new, metric, index["scale"]), index["mean"],
-                        index["axes"])
+    projected = _project(index, X_new, metric)
     keys = hash_keys(projected @ index["hyperplanes"], n_tables, n_bits)
     sorted_keys, order = merge_tables(index["sorted_keys"], index["order"], keys)
     extended = dict(index, sorted_keys=sorted_keys, order=order)
@@ -218,6 +217,11 @@ def _chunk_size(n_features, params):
     return int(max(1, min(_working_bytes() // per_query, MAX_CHUNK)))
 
 
+def _project(index, rows, metric):
+    """Rows in the fitted hash space (rescaled, normalised for cosine, centred, projected)."""
+    return project(prepare_rows(rows, metric, index["scale"]), index["mean"], index["axes"])
+
+
 def _table_shape(index):
     n_tables = index["sorted_keys"].shape[0]
     return n_tables, index["hyperplanes"].shape[1] // n_tables
@@ -227,8 +231,7 @@ def _probe(index, query_rows, projected, metric, n_probes):
     """Project and hash queries, then find their buckets' ``[lo, hi)`` bounds."""
     n_tables, n_bits = _table_shape(index)
     if projected is None:
-        projected = project(prepare_rows(query_rows, metric, index["scale"]), index["mean"],
-                            index["axes"])
+        projected = _project(index, query_rows, metric)
     margins = projected @ index["hyperplanes"]
     keys = hash_keys(margins, n_tables, n_bits)
     probes = probe_keys(keys, margins, n_tables, n_bits, n_probes)

@@ -220,7 +220,7 @@ def test_impossible_n_neighbors_is_rejected_not_allocated(n_neighbors, queries):
 
 
 @given(n_neighbors=st.sampled_from([2.5, "3", None, np.float64(3.0), 0, -1]))
-def test_non_integer_n_neighbors_at_fit_is_rejected(n_neighbors):
+def test_invalid_n_neighbors_at_fit_is_rejected(n_neighbors):
     X = np.random.RandomState(0).rand(10, 4)
     with pytest.raises((ValueError, TypeError), match="n_neighbors"):
         LSHNearestNeighbors(n_neighbors=n_neighbors).fit(X)

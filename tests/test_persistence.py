@@ -13,16 +13,16 @@ from sklearn_lsh import (
     LSHKNeighborsTransformer,
     LSHNearestNeighbors,
 )
-from sklearn_lsh._hashing import hash_keys, prepare_rows, project
+from sklearn_lsh._hashing import hash_keys
 from sklearn_lsh._index import build_tables
+from sklearn_lsh._search import _project
 
 
 def rebuilt_at_once(model, X_all):
     """The tables ``fit`` would build over ``X_all`` with ``model``'s hash functions."""
     index = model.index_
     n_tables = index["sorted_keys"].shape[0]
-    projected = project(prepare_rows(X_all, model.effective_metric_, index["scale"]),
-                        index["mean"], index["axes"])
+    projected = _project(index, X_all, model.effective_metric_)
     keys = hash_keys(projected @ index["hyperplanes"], n_tables, model.n_hyperplanes_)
     return build_tables(keys)
 
