@@ -18,10 +18,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _search
+from ._cells import cell_id_bits
 from ._hashing import MAX_BITS, MAX_PROBE_BITS
 
-#: Average bucket size ``n_hyperplanes="auto"`` aims for (classic ``log2(n / bucket_size)``).
-AUTO_BUCKET_SIZE = 16
 #: ``n_candidates="auto"`` re-ranks this many candidates per neighbour, and at least
 #: ``AUTO_MIN_CANDIDATES``.
 AUTO_CANDIDATES_PER_NEIGHBOR = 5
@@ -41,6 +40,8 @@ class LSHNeighborsBase(BaseEstimator):
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "n_hyperplanes": [StrOptions({"auto"}), Interval(Integral, 1, MAX_BITS, closed="both")],
         "n_tables": [Interval(Integral, 1, None, closed="left")],
+        "n_cells": [Interval(Integral, 1, None, closed="left")],
+        "n_cell_probes": [Interval(Integral, 1, None, closed="left")],
         "n_probes": [Interval(Integral, 0, 2**MAX_PROBE_BITS - 1, closed="both")],
         "n_candidates": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "metric": [StrOptions(set(SUPPORTED_METRICS))],
@@ -49,10 +50,13 @@ class LSHNeighborsBase(BaseEstimator):
     }
 
     def __init__(self, n_neighbors=5, *, n_hyperplanes="auto", n_tables=10, n_probes=8,
-                 n_candidates="auto", metric="euclidean", random_state=None, n_jobs=None):
+                 n_candidates="auto", n_cells=1, n_cell_probes=2, metric="euclidean",
+                 random_state=None, n_jobs=None):
         self.n_neighbors = n_neighbors
         self.n_hyperplanes = n_hyperplanes
         self.n_tables = n_tables
+        self.n_cells = n_cells
+        self.n_cell_probes = n_cell_probes
         self.n_probes = n_probes
         self.n_candidates = n_candidates
         self.metric = metric
@@ -69,14 +73,18 @@ class LSHNeighborsBase(BaseEstimator):
                                  dtype=[np.float64, np.float32], reset=True)
             self._store_targets(y)
         n_samples = X.shape[0]
-        if self.n_hyperplanes == "auto":
-            bits = np.log2(max(n_samples / AUTO_BUCKET_SIZE, 1.0))
-            self.n_hyperplanes_ = int(np.clip(round(bits), 1, MAX_BITS))
-        else:
-            self.n_hyperplanes_ = self.n_hyperplanes
+        n_cells = min(self.n_cells, n_samples)
+        n_bits = None if self.n_hyperplanes == "auto" else self.n_hyperplanes
+        if n_bits is not None and n_cells > 1 and n_bits + cell_id_bits(n_cells) > MAX_BITS:
+            raise ValueError(
+                f"n_hyperplanes={n_bits} leaves no room in a {MAX_BITS}-bit key for "
+                f"{n_cells} cell numbers: use at most "
+                f"{MAX_BITS - cell_id_bits(n_cells)} hyperplanes or fewer cells.")
         self.index_ = _search.fit_index(
-            X, metric=self.metric, n_bits=self.n_hyperplanes_, n_tables=self.n_tables,
-            random_state=check_random_state(self.random_state))
+            X, metric=self.metric, n_bits=n_bits, n_tables=self.n_tables,
+            n_cells=n_cells, random_state=check_random_state(self.random_state))
+        self.n_hyperplanes_ = self.index_["hyperplanes"].shape[1] // self.n_tables
+        self.n_cells_ = n_cells
         self._fit_X = X
         self.n_samples_fit_ = n_samples
         self.effective_metric_ = self.metric
@@ -197,7 +205,7 @@ class LSHKNeighborsMixin:
         distances, indices = _search.kneighbors(
             self.index_, self._fit_X, X, int(n_neighbors), metric=self.effective_metric_,
             n_probes=self.n_probes, n_candidates=self._n_candidates(n_neighbors),
-            exclude_self=query_is_train, n_jobs=self.n_jobs)
+            n_cell_probes=self.n_cell_probes, exclude_self=query_is_train, n_jobs=self.n_jobs)
         return (distances, indices) if return_distance else indices
 
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
@@ -282,7 +290,8 @@ class LSHRadiusNeighborsMixin:
             X = self._validate_queries(X)
         indptr, indices, distances = _search.radius_neighbors(
             self.index_, self._fit_X, X, float(radius), metric=self.effective_metric_,
-            n_probes=self.n_probes, exclude_self=query_is_train, n_jobs=self.n_jobs)
+            n_probes=self.n_probes, n_cell_probes=self.n_cell_probes,
+            exclude_self=query_is_train, n_jobs=self.n_jobs)
         if not sort_results:
             # Like scikit-learn's unsorted results: ascending index within a query.
             order = np.lexsort((indices, np.repeat(np.arange(len(indptr) - 1),

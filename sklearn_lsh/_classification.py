@@ -34,6 +34,16 @@ class LSHKNeighborsClassifier(LSHKNeighborsMixin, ClassifierMixin, LSHNeighborsB
     n_candidates : int or "auto", default="auto"
         Candidates per query ranked by exact distance; ``"auto"`` uses
         ``max(50, 5 * n_neighbors)``.
+    n_cells : int, default=1
+        k-means cells the projected data is split into before hashing; each
+        row is hashed by hyperplanes through its cell's centroid and a query
+        visits its ``n_cell_probes`` nearest cells. ``1`` is plain
+        random-hyperplane LSH. On large clustered data (embeddings) a cell size
+        of about 1000 rows makes the buckets far smaller for the same recall;
+        ``fit`` then runs k-means on up to ``40 * n_cells`` rows. Clipped to
+        ``n_samples``.
+    n_cell_probes : int, default=2
+        Nearest cells a query visits (clipped to the number of cells).
     metric : {"euclidean", "cosine"}, default="euclidean"
         Distance metric.
     random_state : int, RandomState instance or None, default=None
@@ -54,7 +64,10 @@ class LSHKNeighborsClassifier(LSHKNeighborsMixin, ClassifierMixin, LSHNeighborsB
     n_samples_fit_ : int
         Number of samples in the fitted data.
     n_hyperplanes_ : int
-        Hyperplanes per table, as resolved at fit.
+        Hyperplanes per table, as resolved at fit (with ``"auto"`` and several
+        cells, the largest number any cell uses).
+    n_cells_ : int
+        Number of k-means cells, as resolved at fit.
     outputs_2d_ : bool
         False when ``y`` was 1-D (or a column) at fit, True otherwise.
     index_ : dict of ndarray
@@ -81,11 +94,12 @@ class LSHKNeighborsClassifier(LSHKNeighborsMixin, ClassifierMixin, LSHNeighborsB
     }
 
     def __init__(self, n_neighbors=5, *, weights="uniform", n_hyperplanes="auto",
-                 n_tables=10, n_probes=8, n_candidates="auto", metric="euclidean",
-                 random_state=None, n_jobs=None):
+                 n_tables=10, n_probes=8, n_candidates="auto", n_cells=1, n_cell_probes=2,
+                 metric="euclidean", random_state=None, n_jobs=None):
         super().__init__(n_neighbors=n_neighbors, n_hyperplanes=n_hyperplanes,
                          n_tables=n_tables, n_probes=n_probes, n_candidates=n_candidates,
-                         metric=metric, random_state=random_state, n_jobs=n_jobs)
+                         n_cells=n_cells, n_cell_probes=n_cell_probes, metric=metric,
+                         random_state=random_state, n_jobs=n_jobs)
         self.weights = weights
 
     @_fit_context(prefer_skip_nested_validation=True)

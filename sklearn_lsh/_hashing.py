@@ -193,7 +193,35 @@ def hash_keys(margins, n_tables, n_bits):
     return np.ascontiguousarray(keys.T)
 
 
-def probe_keys(keys, margins, n_tables, n_bits, n_probes):
+def cell_keys(margins, cells, cell_bits, n_tables, n_bits):
+    """Keys of rows hashed within their cells: the cell number above the sign bits.
+
+    Parameters
+    ----------
+    margins : ndarray of shape (n_rows, n_tables * n_bits)
+        Signed distances to the hyperplanes through each row's cell centroid.
+    cells : ndarray of shape (n_rows,), int
+    cell_bits : ndarray of shape (n_cells,), int
+        Sign bits each cell keeps (its lowest ``cell_bits[c]``; the rest are 0).
+    n_tables, n_bits : int
+        ``n_bits`` plus the bits of the largest cell number is at most 64.
+
+    Returns
+    -------
+    ndarray of shape (n_tables, n_rows), uint64
+    """
+    keys = hash_keys(margins, n_tables, n_bits)
+    kept_bits = np.minimum(cell_bits, n_bits)[cells].astype(np.uint64)
+    all_ones = np.uint64(2**64 - 1)
+    masks = np.where(kept_bits >= MAX_BITS, all_ones,
+                     (np.uint64(1) << (kept_bits % np.uint64(MAX_BITS))) - np.uint64(1))
+    keys &= masks
+    if n_bits < MAX_BITS:
+        keys |= cells.astype(np.uint64) << np.uint64(n_bits)
+    return keys
+
+
+def probe_keys(keys, margins, n_tables, n_bits, n_probes, n_usable_bits=None):
     """Query-directed multi-probe sequence (Lv et al. 2007).
 
     Besides its own bucket, each query visits the ``n_probes`` buckets reached
@@ -208,6 +236,9 @@ def probe_keys(keys, margins, n_tables, n_bits, n_probes):
     keys : ndarray of shape (n_tables, n_queries), uint64
     margins : ndarray of shape (n_queries, n_tables * n_bits)
     n_tables, n_bits, n_probes : int
+    n_usable_bits : ndarray of shape (n_queries,) or None
+        Bits at or above ``n_usable_bits[i]`` are not part of query ``i``'s key
+        (see :func:`cell_keys`): they are flipped only after every other subset.
 
     Returns
     -------
@@ -220,6 +251,9 @@ def probe_keys(keys, margins, n_tables, n_bits, n_probes):
         return keys[:, :, None]
     n_queries = keys.shape[1]
     strength = np.abs(margins).reshape(n_queries, n_tables, n_bits)
+    if n_usable_bits is not None:
+        unusable = np.arange(n_bits) >= np.asarray(n_usable_bits)[:, None, None]
+        strength = np.where(unusable, _NEVER_FLIPPED, strength)
     lowest = np.argsort(strength, axis=2, kind="stable")[:, :, :n_flip_bits]
     lowest_sq = np.take_along_axis(strength, lowest, axis=2) ** 2
 
@@ -234,6 +268,47 @@ def probe_keys(keys, margins, n_tables, n_bits, n_probes):
     probes = keys.T[:, :, None] ^ flip_masks
     own_and_probes = np.concatenate([keys.T[:, :, None], probes], axis=2)
     return np.ascontiguousarray(own_and_probes.transpose(1, 0, 2))
+
+
+#: Margin given to bits outside a key; its square, summed over MAX_PROBE_BITS bits,
+#: stays finite in float32.
+_NEVER_FLIPPED = np.float32(1e15)
+
+
+def informative_components(scales, total_variance, fraction):
+    """Fewest leading principal axes that explain ``fraction`` of the variance.
+
+    Parameters
+    ----------
+    scales : ndarray of shape (n_components,)
+        Standard deviation along each axis, descending.
+    total_variance : float
+        Sum of the variances of all features.
+    fraction : float
+        In (0, 1].
+
+    Returns
+    -------
+    int
+        Between 1 and ``n_components``; ``n_components`` when even all of them
+        explain less.
+    """
+    explained = np.cumsum(scales**2)
+    if total_variance <= 0:
+        return max(1, int(np.count_nonzero(scales > 0)))
+    enough = np.flatnonzero(explained >= fraction * total_variance)
+    return int(enough[0]) + 1 if enough.size else scales.shape[0]
+
+
+def total_variance(X):
+    """Sum of the feature variances of ``X`` (dense or CSR), without densifying it."""
+    n_rows = X.shape[0]
+    mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
+    if sp.issparse(X):
+        sum_sq = float(X.multiply(X).sum())
+    else:
+        sum_sq = float(np.einsum("ij,ij->", X, X, dtype=np.float64))
+    return max(sum_sq - n_rows * float(mean @ mean), 0.0) / max(n_rows - 1, 1)
 
 
 def _nonempty_subsets(n_items):

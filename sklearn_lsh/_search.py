@@ -14,15 +14,19 @@ from sklearn.metrics import pairwise_distances_chunked
 from sklearn.utils.extmath import row_norms
 from threadpoolctl import threadpool_limits
 
+from ._cells import bits_per_cell, cell_id_bits, fit_centroids, nearest_cells
 from ._hashing import (
+    MAX_BITS,
     MAX_PROBE_BITS,
+    cell_keys,
     data_scale,
     draw_hyperplanes,
     fit_principal_axes,
-    hash_keys,
+    informative_components,
     prepare_rows,
     probe_keys,
     project,
+    total_variance,
 )
 from ._index import (
     bucket_bounds,
@@ -34,8 +38,14 @@ from ._index import (
 )
 from ._rerank import pair_distances, projected_sq_distances, shortlist, top_k
 
-#: Principal axes the hash space keeps (fewer when the data has fewer features).
+#: Most principal axes the hash space keeps (fewer when the data has fewer features).
 N_COMPONENTS = 48
+#: The hash space keeps the fewest leading axes explaining this share of the variance
+#: (up to ``N_COMPONENTS``): axes of pure noise only blur the hash and the pre-ranking.
+EXPLAINED_VARIANCE = 0.999
+#: Rows per bucket that ``n_hyperplanes="auto"`` aims for, in every cell
+#: (the classic ``log2(n / bucket_size)`` bits).
+AUTO_BUCKET_SIZE = 16
 #: Training rows used to fit the principal axes.
 N_AXIS_SAMPLES = 4000
 #: Bytes the engine budgets per (query, candidate) pair, besides the projection.
@@ -46,24 +56,40 @@ MAX_CHUNK = 64
 BATCH_BYTES = 2**24
 
 
-def fit_index(X, *, metric, n_bits, n_tables, random_state):
+def fit_index(X, *, metric, n_bits, n_tables, random_state, n_cells=1,
+              bucket_size=AUTO_BUCKET_SIZE):
     """Hash the training rows into sorted tables.
 
     Parameters
     ----------
     X : ndarray or CSR matrix of shape (n_samples, n_features), float32 or float64
     metric : {"euclidean", "cosine"}
-    n_bits, n_tables : int
+    n_bits : int or None
+        Hyperplanes per table; ``None`` lets each cell use
+        ``round(log2(cell size / bucket_size))`` of them (see
+        :func:`~sklearn_lsh._cells.bits_per_cell`). With ``n_cells > 1``,
+        ``n_bits`` plus the bits of a cell number is at most 64.
+    n_tables : int
     random_state : numpy.random.RandomState
+    n_cells : int
+        k-means cells hashed separately (1: plain random-hyperplane LSH), at
+        most ``n_samples``.
+    bucket_size : float
+        Rows per bucket that ``n_bits=None`` aims for.
 
     Returns
     -------
     dict of ndarray
         ``mean`` (n_features,), ``axes`` (n_features, n_components),
-        ``hyperplanes`` (n_components, n_tables * n_bits), ``projected``
-        (n_samples, n_components), ``sorted_keys`` and ``order``
-        (n_tables, n_samples), ``scale`` (a power of two the rows are divided by
-        before hashing, see :func:`~sklearn_lsh._hashing.data_scale`).
+        ``hyperplanes`` (n_components, n_tables * n_bits), ``centroids``
+        (n_cells, n_components), ``centroid_margins`` (n_cells, n_tables * n_bits),
+        ``cell_bits`` (n_cells,), ``scale`` (a power of two the rows are divided
+        by before hashing, see :func:`~sklearn_lsh._hashing.data_scale`), and the
+        stored rows: ``projected`` and ``projected_sq_norms`` in *storage order*
+        (the bucket order of table 0, so a bucket's rows are adjacent in
+        memory), ``sample_ids`` and ``positions`` (n_samples,) mapping storage
+        positions to sample indices and back, ``sorted_keys`` and ``order``
+        (n_tables, n_samples), ``order`` holding storage positions.
     """
     scale = data_scale(X)
     rows = prepare_rows(X, metric, scale)
@@ -72,21 +98,50 @@ def fit_index(X, *, metric, n_bits, n_tables, random_state):
     sample = np.sort(random_state.choice(n_samples, n_axis_samples, replace=False))
     n_components = min(N_COMPONENTS, n_features, n_axis_samples)
     mean, axes, scales = fit_principal_axes(rows[sample], n_components, random_state)
+    kept = informative_components(scales, total_variance(rows[sample]), EXPLAINED_VARIANCE)
+    axes, scales = axes[:, :kept], scales[:kept]
+    projected = project(rows, mean, axes)
+
+    centroids = fit_centroids(projected, n_cells, random_state)
+    cells = nearest_cells(projected, centroids, 1)[:, 0]
+    if n_bits is None:
+        cell_bits = bits_per_cell(np.bincount(cells, minlength=n_cells), bucket_size,
+                                  MAX_BITS - cell_id_bits(n_cells))
+        n_bits = int(cell_bits.max())
+    else:
+        cell_bits = np.full(n_cells, n_bits, dtype=np.int64)
+    hyperplanes = draw_hyperplanes(scales, n_tables, n_bits, random_state)
     index = {
         "mean": mean,
         "axes": axes,
-        "hyperplanes": draw_hyperplanes(scales, n_tables, n_bits, random_state),
+        "hyperplanes": hyperplanes,
+        "centroids": centroids,
+        "centroid_margins": centroids @ hyperplanes,
+        "cell_bits": cell_bits,
         "scale": np.array(scale, dtype=np.float64),
     }
-    index["projected"] = project(rows, mean, axes)
+    keys = _keys(index, projected, cells, n_tables)
+    sorted_keys, order = build_tables(keys)
+    # Storage order: table 0's buckets, so gathering a bucket reads adjacent rows.
+    sample_ids = order[0].copy()
+    positions = np.empty_like(sample_ids)
+    positions[sample_ids] = np.arange(n_samples, dtype=sample_ids.dtype)
+    index.update(
+        projected=projected[sample_ids],
+        sample_ids=sample_ids,
+        positions=positions,
+        sorted_keys=sorted_keys,
+        order=positions[order],
+    )
     index["projected_sq_norms"] = row_norms(index["projected"], squared=True)
-    keys = hash_keys(index["projected"] @ index["hyperplanes"], n_tables, n_bits)
-    index["sorted_keys"], index["order"] = build_tables(keys)
     return index
 
 
 def extend_index(index, X_new, *, metric):
     """A new index holding the old samples and ``X_new``, hashed with the same functions.
+
+    The new rows are stored after the old ones and keep the cells and hash
+    functions fitted on the old rows.
 
     Parameters
     ----------
@@ -99,19 +154,30 @@ def extend_index(index, X_new, *, metric):
     dict of ndarray
         ``index`` is left unchanged.
     """
-    n_tables, n_bits = _table_shape(index)
     projected = _project(index, X_new, metric)
-    keys = hash_keys(projected @ index["hyperplanes"], n_tables, n_bits)
+    cells = nearest_cells(projected, index["centroids"], 1)[:, 0]
+    keys = _keys(index, projected, cells, index["sorted_keys"].shape[0])
     sorted_keys, order = merge_tables(index["sorted_keys"], index["order"], keys)
+    n_old, n_new = index["sample_ids"].shape[0], projected.shape[0]
+    new_ids = np.arange(n_old, n_old + n_new, dtype=order.dtype)
     extended = dict(index, sorted_keys=sorted_keys, order=order)
+    extended["sample_ids"] = np.concatenate([index["sample_ids"].astype(order.dtype), new_ids])
+    extended["positions"] = np.concatenate([index["positions"].astype(order.dtype), new_ids])
     extended["projected"] = np.vstack([index["projected"], projected])
     extended["projected_sq_norms"] = np.concatenate(
         [index["projected_sq_norms"], row_norms(projected, squared=True)])
     return extended
 
 
+def _keys(index, projected, cells, n_tables):
+    """Each row's key in every table, hashed in cell ``cells[i]``."""
+    n_bits = index["hyperplanes"].shape[1] // n_tables
+    margins = projected @ index["hyperplanes"] - index["centroid_margins"][cells]
+    return cell_keys(margins, cells, index["cell_bits"], n_tables, n_bits)
+
+
 def kneighbors(index, samples, queries, n_neighbors, *, metric, n_probes, n_candidates,
-               exclude_self=False, n_jobs=None):
+               n_cell_probes=1, exclude_self=False, n_jobs=None):
     """Approximate k nearest neighbours with exact distances.
 
     Parameters
@@ -125,9 +191,11 @@ def kneighbors(index, samples, queries, n_neighbors, *, metric, n_probes, n_cand
         At most ``n_samples`` (``n_samples - 1`` when excluding self).
     metric : {"euclidean", "cosine"}
     n_probes : int
-        Extra buckets visited per table.
+        Extra buckets visited per table and visited cell.
     n_candidates : int
         Candidates per query whose exact distance is computed.
+    n_cell_probes : int
+        Nearest cells visited per query (clipped to the number of cells).
     exclude_self : bool
         With ``queries=None``, leave each row out of its own neighbours.
     n_jobs : int or None
@@ -140,7 +208,8 @@ def kneighbors(index, samples, queries, n_neighbors, *, metric, n_probes, n_cand
         Distinct sample indices.
     """
     params = dict(metric=metric, n_probes=n_probes, n_neighbors=n_neighbors,
-                  n_candidates=max(n_candidates, n_neighbors))
+                  n_candidates=max(n_candidates, n_neighbors),
+                  n_cell_probes=min(n_cell_probes, index["centroids"].shape[0]))
     n_queries = (samples if queries is None else queries).shape[0]
     # Chunks write straight into the result: peak memory is the output plus
     # one chunk's working set, however many queries arrive.
@@ -156,7 +225,7 @@ def kneighbors(index, samples, queries, n_neighbors, *, metric, n_probes, n_cand
 
 
 def radius_neighbors(index, samples, queries, radius, *, metric, n_probes,
-                     exclude_self=False, n_jobs=None):
+                     n_cell_probes=1, exclude_self=False, n_jobs=None):
     """Candidates within ``radius``, as CSR arrays with exact distances.
 
     Returns
@@ -166,7 +235,8 @@ def radius_neighbors(index, samples, queries, radius, *, metric, n_probes,
     distances : ndarray of shape (indptr[-1],)
         Each query's neighbours are sorted by (distance, index).
     """
-    params = dict(metric=metric, n_probes=n_probes, radius=radius)
+    params = dict(metric=metric, n_probes=n_probes, radius=radius,
+                  n_cell_probes=min(n_cell_probes, index["centroids"].shape[0]))
     results = _map_chunks(_radius_chunk, index, samples, queries, params,
                           exclude_self, n_jobs)
     counts = np.concatenate([np.diff(r[0]) for r in results])
@@ -190,7 +260,9 @@ def _map_chunks(chunk_function, index, samples, queries, params, exclude_self, n
 
     def run(rows):
         own_ids = np.arange(rows.start, rows.stop) if exclude_self else None
-        projected = index["projected"][rows] if queries is None else None
+        projected = None
+        if queries is None:
+            projected = index["projected"][index["positions"][rows]]
         result = chunk_function(index, samples, query_rows[rows], projected, own_ids,
                                 **params)
         if store is None:
@@ -227,15 +299,23 @@ def _table_shape(index):
     return n_tables, index["hyperplanes"].shape[1] // n_tables
 
 
-def _probe(index, query_rows, projected, metric, n_probes):
-    """Project and hash queries, then find their buckets' ``[lo, hi)`` bounds."""
+def _probe(index, query_rows, projected, metric, n_probes, n_cell_probes):
+    """Project and hash queries, then find their buckets' ``[lo, hi)`` bounds.
+
+    Each query visits its ``n_cell_probes`` nearest cells and, in each, its own
+    bucket and ``n_probes`` nearby ones per table.
+    """
     n_tables, n_bits = _table_shape(index)
     if projected is None:
         projected = _project(index, query_rows, metric)
     margins = projected @ index["hyperplanes"]
-    keys = hash_keys(margins, n_tables, n_bits)
-    probes = probe_keys(keys, margins, n_tables, n_bits, n_probes)
-    lo, hi = bucket_bounds(index["sorted_keys"], probes)
+    probes = []
+    for cells in nearest_cells(projected, index["centroids"], n_cell_probes).T:
+        cell_margins = margins - index["centroid_margins"][cells]
+        keys = cell_keys(cell_margins, cells, index["cell_bits"], n_tables, n_bits)
+        probes.append(probe_keys(keys, cell_margins, n_tables, n_bits, n_probes,
+                                 n_usable_bits=index["cell_bits"][cells]))
+    lo, hi = bucket_bounds(index["sorted_keys"], np.concatenate(probes, axis=2))
     return projected, lo, hi
 
 
@@ -248,8 +328,9 @@ def _batches(lo, hi, n_components):
 
 
 def _kneighbors_chunk(index, samples, query_rows, projected, own_ids, *, metric,
-                      n_probes, n_neighbors, n_candidates):
-    projected, lo, hi = _probe(index, query_rows, projected, metric, n_probes)
+                      n_probes, n_neighbors, n_candidates, n_cell_probes):
+    projected, lo, hi = _probe(index, query_rows, projected, metric, n_probes,
+                               n_cell_probes)
     kept = [
         _shortlist(index, projected[b], lo[b], hi[b], n_candidates,
                    None if own_ids is None else own_ids[b])
@@ -268,26 +349,37 @@ def _kneighbors_chunk(index, samples, query_rows, projected, own_ids, *, metric,
         result_distances[short], result_indices[short] = _widened_search(
             index, samples, query_rows[short], projected[short],
             None if own_ids is None else own_ids[short],
-            metric, n_neighbors, n_candidates, n_probes)
+            metric, n_neighbors, n_candidates, n_probes, n_cell_probes)
     return result_distances, result_indices
 
 
 def _shortlist(index, projected, lo, hi, n_candidates, own_ids):
-    candidates = gather_candidates(index["order"], lo, hi)
+    """Sample indices of each query's best candidates by projected distance, ``-1`` padded."""
+    candidates = gather_candidates(index["order"], lo, hi)  # storage positions
     sq = projected_sq_distances(projected, index["projected"],
                                 index["projected_sq_norms"], candidates)
-    return shortlist(candidates, sq, n_candidates, exclude=own_ids)
+    own_positions = None if own_ids is None else index["positions"][own_ids]
+    kept = shortlist(candidates, sq, n_candidates, exclude=own_positions)
+    return _sample_ids(index, kept)
+
+
+def _sample_ids(index, positions):
+    """Sample indices at storage ``positions`` (int64), keeping ``-1`` for empty slots."""
+    ids = index["sample_ids"][np.maximum(positions, 0)].astype(np.int64)
+    ids[positions < 0] = -1
+    return ids
 
 
 def _widened_search(index, samples, query_rows, projected, own_ids, metric,
-                    n_neighbors, n_candidates, n_probes):
+                    n_neighbors, n_candidates, n_probes, n_cell_probes):
     _, n_bits = _table_shape(index)
     wide_probes = 2 ** min(n_bits, MAX_PROBE_BITS) - 1
     distances = np.full((query_rows.shape[0], n_neighbors), np.inf, dtype=samples.dtype)
     indices = np.full((query_rows.shape[0], n_neighbors), -1, dtype=np.int64)
     remaining = np.arange(query_rows.shape[0])
     if wide_probes > n_probes:
-        _, lo, hi = _probe(index, query_rows, projected, metric, wide_probes)
+        _, lo, hi = _probe(index, query_rows, projected, metric, wide_probes,
+                           n_cell_probes)
         kept = _shortlist(index, projected, lo, hi, n_candidates, own_ids)
         enough = (kept >= 0).sum(axis=1) >= n_neighbors
         if enough.any():
@@ -326,8 +418,9 @@ def _shortlist_distances(index, samples, query_rows, kept, metric):
 
 
 def _radius_chunk(index, samples, query_rows, projected, own_ids, *, metric, n_probes,
-                  radius):
-    projected, lo, hi = _probe(index, query_rows, projected, metric, n_probes)
+                  radius, n_cell_probes):
+    projected, lo, hi = _probe(index, query_rows, projected, metric, n_probes,
+                               n_cell_probes)
     parts = []
     for b in _batches(lo, hi, projected.shape[1]):
         candidates = gather_candidates(index["order"], lo[b], hi[b])
@@ -340,9 +433,9 @@ def _radius_chunk(index, samples, query_rows, projected, own_ids, *, metric, n_p
         slack = 1e-4 * (index["projected_sq_norms"][np.maximum(candidates, 0)] + 1.0)
         keep = (candidates >= 0) & (sq <= bound * (1 + 1e-4) + slack)
         if own_ids is not None:
-            keep &= candidates != own_ids[b][:, None]
+            keep &= candidates != index["positions"][own_ids[b]][:, None]
         query_of, column = np.nonzero(keep)
-        parts.append((query_of + b.start, candidates[query_of, column]))
+        parts.append((query_of + b.start, _sample_ids(index, candidates[query_of, column])))
     query_of = np.concatenate([p[0] for p in parts])
     candidates = np.concatenate([p[1] for p in parts]).astype(np.int64)
     distances = pair_distances(query_rows, samples, query_of, candidates, metric,

@@ -14,7 +14,13 @@ ESTIMATORS = [
     and issubclass(getattr(sklearn_lsh, name), BaseEstimator)
 ]
 
+# The same checks with the k-means cell level switched on.
+ESTIMATORS_WITH_CELLS = [estimator.set_params(n_cells=3) for estimator in [
+    getattr(sklearn_lsh, name)()
+    for name in ("LSHNearestNeighbors", "LSHKNeighborsClassifier")
+]]
 
-@parametrize_with_checks(ESTIMATORS)
+
+@parametrize_with_checks(ESTIMATORS + ESTIMATORS_WITH_CELLS)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

@@ -94,3 +94,27 @@ def test_cosine_rows_are_normalised_without_touching_the_input():
     assert_allclose(prepare_rows(X, "cosine"), [[0.6, 0.8], [0.0, 0.0]])
     assert_array_equal(X, before)
     assert prepare_rows(X, "euclidean") is X
+
+
+def test_noise_axes_are_dropped_from_the_hash_space():
+    from sklearn_lsh import LSHNearestNeighbors
+
+    rng = np.random.RandomState(0)
+    signal = rng.normal(size=(2000, 5)) @ rng.normal(size=(5, 40))  # rank 5
+    X = signal + 1e-4 * rng.normal(size=(2000, 40))
+    axes = LSHNearestNeighbors(random_state=0).fit(X).index_["axes"]
+    assert axes.shape == (40, 5)
+    full_rank = rng.normal(size=(2000, 40))
+    assert LSHNearestNeighbors(random_state=0).fit(full_rank).index_["axes"].shape == (40, 40)
+
+
+def test_informative_components_count_the_explained_variance():
+    from sklearn_lsh._hashing import informative_components, total_variance
+
+    scales = np.sqrt(np.array([50.0, 30.0, 15.0, 4.0, 1.0]))
+    assert informative_components(scales, 100.0, 0.95) == 3
+    assert informative_components(scales, 100.0, 0.999) == 5
+    assert informative_components(scales, 1000.0, 0.999) == 5  # never more than computed
+    X = np.random.RandomState(0).normal(size=(300, 7)) * np.arange(1, 8)
+    assert np.isclose(total_variance(X), X.var(axis=0, ddof=1).sum())
+    assert np.isclose(total_variance(sp.csr_matrix(X)), X.var(axis=0, ddof=1).sum())

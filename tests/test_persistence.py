@@ -13,33 +13,36 @@ from sklearn_lsh import (
     LSHKNeighborsTransformer,
     LSHNearestNeighbors,
 )
-from sklearn_lsh._hashing import hash_keys
+from sklearn_lsh._cells import nearest_cells
 from sklearn_lsh._index import build_tables
-from sklearn_lsh._search import _project
+from sklearn_lsh._search import _keys, _project
 
 
 def rebuilt_at_once(model, X_all):
-    """The tables ``fit`` would build over ``X_all`` with ``model``'s hash functions."""
+    """The tables ``fit`` would build over ``X_all`` with ``model``'s hash functions
+    (cells and hyperplanes), with ``order`` as storage positions of ``model``."""
     index = model.index_
-    n_tables = index["sorted_keys"].shape[0]
     projected = _project(index, X_all, model.effective_metric_)
-    keys = hash_keys(projected @ index["hyperplanes"], n_tables, model.n_hyperplanes_)
-    return build_tables(keys)
+    cells = nearest_cells(projected, index["centroids"], 1)[:, 0]
+    sorted_keys, order = build_tables(_keys(index, projected, cells, model.n_tables))
+    return sorted_keys, index["positions"][order]
 
 
+@pytest.mark.parametrize("n_cells", [1, 8])
 @pytest.mark.parametrize("sparse", [False, True])
-def test_partial_fit_equals_an_index_built_at_once(blobs, sparse):
+def test_partial_fit_equals_an_index_built_at_once(blobs, sparse, n_cells):
     X, Q = blobs
     A, B = X[:2000], X[2000:]
     if sparse:
         A, B, Q, X = (sp.csr_matrix(np.maximum(M, 0)) for M in (A, B, Q, X))
-    grown = LSHNearestNeighbors(random_state=0).fit(A).partial_fit(B)
+    grown = LSHNearestNeighbors(n_cells=n_cells, random_state=0).fit(A).partial_fit(B)
     assert grown.n_samples_fit_ == 3000
     sorted_keys, order = rebuilt_at_once(grown, X)
     assert_array_equal(grown.index_["sorted_keys"], sorted_keys)
     assert_array_equal(grown.index_["order"], order)
+    assert_array_equal(grown.index_["sample_ids"][grown.index_["positions"]], np.arange(3000))
 
-    at_once = LSHNearestNeighbors(random_state=0).fit(A)
+    at_once = LSHNearestNeighbors(n_cells=n_cells, random_state=0).fit(A)
     at_once.partial_fit(B[:0] if not sparse else B[:0])  # zero rows: a no-op
     assert at_once.n_samples_fit_ == 2000
     at_once._fit_X = X
