@@ -40,7 +40,7 @@ class LSHNeighborsBase(BaseEstimator):
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "n_hyperplanes": [StrOptions({"auto"}), Interval(Integral, 1, MAX_BITS, closed="both")],
         "n_tables": [Interval(Integral, 1, None, closed="left")],
-        "n_cells": [Interval(Integral, 1, None, closed="left")],
+        "n_cells": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "n_cell_probes": [Interval(Integral, 1, None, closed="left")],
         "n_probes": [Interval(Integral, 0, 2**MAX_PROBE_BITS - 1, closed="both")],
         "n_candidates": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -50,7 +50,7 @@ class LSHNeighborsBase(BaseEstimator):
     }
 
     def __init__(self, n_neighbors=5, *, n_hyperplanes="auto", n_tables=10, n_probes=8,
-                 n_candidates="auto", n_cells=1, n_cell_probes=2, metric="euclidean",
+                 n_candidates="auto", n_cells="auto", n_cell_probes=2, metric="euclidean",
                  random_state=None, n_jobs=None):
         self.n_neighbors = n_neighbors
         self.n_hyperplanes = n_hyperplanes
@@ -73,9 +73,9 @@ class LSHNeighborsBase(BaseEstimator):
                                  dtype=[np.float64, np.float32], reset=True)
             self._store_targets(y)
         n_samples = X.shape[0]
-        n_cells = min(self.n_cells, n_samples)
+        n_cells = None if self.n_cells == "auto" else min(self.n_cells, n_samples)
         n_bits = None if self.n_hyperplanes == "auto" else self.n_hyperplanes
-        if n_bits is not None and n_cells > 1 and n_bits + cell_id_bits(n_cells) > MAX_BITS:
+        if n_bits is not None and n_cells and n_bits + cell_id_bits(n_cells) > MAX_BITS:
             raise ValueError(
                 f"n_hyperplanes={n_bits} leaves no room in a {MAX_BITS}-bit key for "
                 f"{n_cells} cell numbers: use at most "
@@ -84,7 +84,7 @@ class LSHNeighborsBase(BaseEstimator):
             X, metric=self.metric, n_bits=n_bits, n_tables=self.n_tables,
             n_cells=n_cells, random_state=check_random_state(self.random_state))
         self.n_hyperplanes_ = self.index_["hyperplanes"].shape[1] // self.n_tables
-        self.n_cells_ = n_cells
+        self.n_cells_ = self.index_["centroids"].shape[0]
         self._fit_X = X
         self.n_samples_fit_ = n_samples
         self.effective_metric_ = self.metric

@@ -34,14 +34,17 @@ class LSHKNeighborsClassifier(LSHKNeighborsMixin, ClassifierMixin, LSHNeighborsB
     n_candidates : int or "auto", default="auto"
         Candidates per query ranked by exact distance; ``"auto"`` uses
         ``max(50, 5 * n_neighbors)``.
-    n_cells : int, default=1
+    n_cells : int or "auto", default="auto"
         k-means cells the projected data is split into before hashing; each
         row is hashed by hyperplanes through its cell's centroid and a query
         visits its ``n_cell_probes`` nearest cells. ``1`` is plain
-        random-hyperplane LSH. On large clustered data (embeddings) a cell size
-        of about 1000 rows makes the buckets far smaller for the same recall;
-        ``fit`` then runs k-means on up to ``40 * n_cells`` rows. Clipped to
-        ``n_samples``.
+        random-hyperplane LSH. On large, tightly clustered data (embeddings)
+        hyperplanes through the global mean rarely cut a cluster, and cells of
+        1000-2000 rows give far smaller buckets for the same recall; ``fit``
+        then runs k-means on up to ``40 * n_cells`` rows. ``"auto"`` hashes
+        a few trial tables globally and uses ``round(n_samples / 2000)`` cells
+        only when a row's bucket holds over 8 times the 16 rows aimed at (and
+        ``n_hyperplanes="auto"``), else 1. Clipped to ``n_samples``.
     n_cell_probes : int, default=2
         Nearest cells a query visits (clipped to the number of cells).
     metric : {"euclidean", "cosine"}, default="euclidean"
@@ -94,7 +97,7 @@ class LSHKNeighborsClassifier(LSHKNeighborsMixin, ClassifierMixin, LSHNeighborsB
     }
 
     def __init__(self, n_neighbors=5, *, weights="uniform", n_hyperplanes="auto",
-                 n_tables=10, n_probes=8, n_candidates="auto", n_cells=1, n_cell_probes=2,
+                 n_tables=10, n_probes=8, n_candidates="auto", n_cells="auto", n_cell_probes=2,
                  metric="euclidean", random_state=None, n_jobs=None):
         super().__init__(n_neighbors=n_neighbors, n_hyperplanes=n_hyperplanes,
                          n_tables=n_tables, n_probes=n_probes, n_candidates=n_candidates,

@@ -22,6 +22,7 @@ from ._hashing import (
     data_scale,
     draw_hyperplanes,
     fit_principal_axes,
+    hash_keys,
     informative_components,
     prepare_rows,
     probe_keys,
@@ -46,6 +47,12 @@ EXPLAINED_VARIANCE = 0.999
 #: Rows per bucket that ``n_hyperplanes="auto"`` aims for, in every cell
 #: (the classic ``log2(n / bucket_size)`` bits).
 AUTO_BUCKET_SIZE = 16
+#: ``n_cells="auto"`` splits the data into cells of about this many rows ...
+AUTO_CELL_SIZE = 2000
+#: ... when global hyperplanes leave buckets this many times too large ...
+AUTO_CELL_TRIGGER = 8
+#: ... in this many trial tables.
+AUTO_TRIAL_TABLES = 4
 #: Training rows used to fit the principal axes.
 N_AXIS_SAMPLES = 4000
 #: Bytes the engine budgets per (query, candidate) pair, besides the projection.
@@ -71,9 +78,10 @@ def fit_index(X, *, metric, n_bits, n_tables, random_state, n_cells=1,
         ``n_bits`` plus the bits of a cell number is at most 64.
     n_tables : int
     random_state : numpy.random.RandomState
-    n_cells : int
+    n_cells : int or None
         k-means cells hashed separately (1: plain random-hyperplane LSH), at
-        most ``n_samples``.
+        most ``n_samples``. ``None`` decides from the data, see
+        :func:`auto_n_cells`.
     bucket_size : float
         Rows per bucket that ``n_bits=None`` aims for.
 
@@ -102,6 +110,8 @@ def fit_index(X, *, metric, n_bits, n_tables, random_state, n_cells=1,
     axes, scales = axes[:, :kept], scales[:kept]
     projected = project(rows, mean, axes)
 
+    if n_cells is None:
+        n_cells = auto_n_cells(projected, scales, n_bits, bucket_size, random_state)
     centroids = fit_centroids(projected, n_cells, random_state)
     cells = nearest_cells(projected, centroids, 1)[:, 0]
     if n_bits is None:
@@ -135,6 +145,42 @@ def fit_index(X, *, metric, n_bits, n_tables, random_state, n_cells=1,
     )
     index["projected_sq_norms"] = row_norms(index["projected"], squared=True)
     return index
+
+
+def auto_n_cells(projected, scales, n_bits, bucket_size, random_state):
+    """``n_cells="auto"``: one cell, unless global hyperplanes fail to split the data.
+
+    A few trial tables hash the rows with hyperplanes through the mean, with
+    ``n_bits=None`` bits (``round(log2(n_samples / bucket_size))``). When the
+    bucket a row lands in holds on average more than ``AUTO_CELL_TRIGGER`` times
+    ``bucket_size`` rows, the data is clustered too tightly for global
+    hyperplanes, and it is split into ``round(n_samples / AUTO_CELL_SIZE)``
+    cells. A fixed ``n_bits`` was chosen for the whole space: one cell.
+
+    Parameters
+    ----------
+    projected : ndarray of shape (n_samples, n_components), float32
+    scales : ndarray of shape (n_components,)
+    n_bits : int or None
+    bucket_size : float
+    random_state : numpy.random.RandomState
+
+    Returns
+    -------
+    int
+    """
+    n_samples = projected.shape[0]
+    n_cells = int(round(n_samples / AUTO_CELL_SIZE))
+    if n_bits is not None or n_cells < 2:
+        return 1
+    bits = int(bits_per_cell(np.array([n_samples]), bucket_size, MAX_BITS)[0])
+    trial = draw_hyperplanes(scales, AUTO_TRIAL_TABLES, bits, random_state)
+    keys = np.sort(hash_keys(projected @ trial, AUTO_TRIAL_TABLES, bits), axis=1)
+    new_bucket = np.ones(keys.shape, dtype=bool)
+    new_bucket[:, 1:] = keys[:, 1:] != keys[:, :-1]
+    sizes = np.diff(np.append(np.flatnonzero(new_bucket.ravel()), keys.size))
+    mean_bucket = np.sum(sizes.astype(np.float64)**2) / keys.size  # seen by a random row
+    return n_cells if mean_bucket > AUTO_CELL_TRIGGER * bucket_size else 1
 
 
 def extend_index(index, X_new, *, metric):

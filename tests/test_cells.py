@@ -181,3 +181,16 @@ def test_stored_rows_of_a_bucket_are_adjacent(separated_clusters, n_cells):
     assert_array_equal(index["order"][0], np.arange(len(X)))  # table 0 is storage order
     assert_array_equal(np.sort(index["sample_ids"]), np.arange(len(X)))
     assert_array_equal(index["positions"][index["sample_ids"]], np.arange(len(X)))
+
+
+def test_auto_uses_cells_only_where_global_hyperplanes_fail_to_split_the_data():
+    rng = np.random.RandomState(0)
+    centres = rng.normal(scale=20.0, size=(20, 16))
+    tight = centres[rng.randint(20, size=8000)] + rng.normal(scale=0.3, size=(8000, 16))
+    assert LSHNearestNeighbors(random_state=0).fit(tight).n_cells_ == 4  # 8000 / 2000
+    spread = rng.normal(size=(8000, 16))
+    assert LSHNearestNeighbors(random_state=0).fit(spread).n_cells_ == 1
+    # Bits chosen by the user are meant for the whole space: no cells.
+    assert LSHNearestNeighbors(n_hyperplanes=9, random_state=0).fit(tight).n_cells_ == 1
+    # Too few rows for two cells of 2000.
+    assert LSHNearestNeighbors(random_state=0).fit(tight[:2900]).n_cells_ == 1
