@@ -2,8 +2,10 @@
 
 A table is a pair ``(sorted_keys, order)``: ``sorted_keys[t]`` holds table
 ``t``'s keys in ascending order and ``order[t]`` the sample indices that sort
-them. The samples in a bucket ``key`` are
-``order[t, lo:hi]`` with ``lo, hi = searchsorted(sorted_keys[t], key, left/right)``.
+them. The samples in a bucket ``key`` are ``order[t, lo:hi]`` with
+``lo, hi = searchsorted(sorted_keys[t], key, left/right)``; queries find the
+same bounds with one ``searchsorted`` among the table's distinct keys
+(:func:`bucket_directory`), a much shorter sorted array.
 Nothing here knows about scikit-learn estimators.
 """
 
@@ -69,25 +71,64 @@ def merge_tables(sorted_keys, order, new_keys):
     return merged_keys, merged_order
 
 
-def bucket_bounds(sorted_keys, probe_keys):
-    """``[lo, hi)`` positions of every probed bucket.
+def bucket_directory(sorted_keys):
+    """Each table's distinct keys, and where each of their buckets starts.
+
+    A query looks its key up among the distinct keys (far fewer than the
+    samples, so the binary search stays in cache) instead of searching the
+    full sorted array twice.
 
     Parameters
     ----------
     sorted_keys : ndarray of shape (n_tables, n_samples), uint64
+
+    Returns
+    -------
+    keys : ndarray of shape (n_buckets,), uint64
+        Table ``t``'s distinct keys, ascending, are ``keys[offsets[t]:offsets[t + 1]]``.
+    starts : ndarray of shape (n_buckets + n_tables,)
+        Table ``t``'s bucket starts are ``starts[offsets[t] + t:offsets[t + 1] + t + 1]``:
+        one per distinct key, then ``n_samples``.
+    offsets : ndarray of shape (n_tables + 1,), int64
+    """
+    n_tables, n_samples = sorted_keys.shape
+    new_bucket = np.ones(sorted_keys.shape, dtype=bool)
+    new_bucket[:, 1:] = sorted_keys[:, 1:] != sorted_keys[:, :-1]
+    table, start = np.nonzero(new_bucket)
+    counts = np.bincount(table, minlength=n_tables)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    # Each table's starts, followed by its end (n_samples).
+    starts = np.insert(start, offsets[1:], n_samples).astype(index_dtype(n_samples + 1))
+    return sorted_keys[table, start], starts, offsets
+
+
+def bucket_bounds(directory, probe_keys):
+    """``[lo, hi)`` positions of every probed bucket in the sorted tables.
+
+    Parameters
+    ----------
+    directory : tuple of ndarray
+        ``(keys, starts, offsets)`` from :func:`bucket_directory`.
     probe_keys : ndarray of shape (n_tables, n_queries, n_probe_keys), uint64
 
     Returns
     -------
     lo, hi : ndarray of shape (n_queries, n_tables, n_probe_keys), int64
+        ``lo == hi`` for a key no sample has.
     """
+    keys, starts, offsets = directory
     n_tables, n_queries, n_keys = probe_keys.shape
     lo = np.empty((n_tables, n_queries * n_keys), dtype=np.int64)
     hi = np.empty_like(lo)
     for t in range(n_tables):  # one vectorised search per table, never per query
+        table_keys = keys[offsets[t]:offsets[t + 1]]
+        table_starts = starts[offsets[t] + t:offsets[t + 1] + t + 1]
         flat = probe_keys[t].ravel()
-        lo[t] = np.searchsorted(sorted_keys[t], flat, side="left")
-        hi[t] = np.searchsorted(sorted_keys[t], flat, side="right")
+        bucket = np.searchsorted(table_keys, flat)
+        found = table_keys[np.minimum(bucket, table_keys.shape[0] - 1)] == flat
+        lo[t] = table_starts[bucket]
+        hi[t] = np.where(found, table_starts[np.minimum(bucket + 1, table_keys.shape[0])],
+                         lo[t])
     shape = (n_tables, n_queries, n_keys)
     return (
         lo.reshape(shape).transpose(1, 0, 2),

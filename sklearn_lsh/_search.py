@@ -31,6 +31,7 @@ from ._hashing import (
 )
 from ._index import (
     bucket_bounds,
+    bucket_directory,
     build_tables,
     gather_candidates,
     merge_tables,
@@ -57,8 +58,12 @@ AUTO_TRIAL_TABLES = 4
 N_AXIS_SAMPLES = 4000
 #: Bytes the engine budgets per (query, candidate) pair, besides the projection.
 _BYTES_PER_PAIR = 64
-#: Most queries in one chunk (smaller chunks stay in cache and parallelise).
-MAX_CHUNK = 64
+#: Raw (not yet de-duplicated) candidates a chunk of queries aims at: fashion-mnist
+#: with ~7500 per query ran fastest at 64 queries a chunk, 10^6 clustered points
+#: with ~1900 at 256 (smaller chunks stay in cache, more of them parallelise).
+CHUNK_CANDIDATES = 2**19
+#: Most queries in one chunk.
+MAX_CHUNK = 1024
 #: Bytes of one batch of padded candidate arrays.
 BATCH_BYTES = 2**24
 
@@ -97,7 +102,9 @@ def fit_index(X, *, metric, n_bits, n_tables, random_state, n_cells=1,
         (the bucket order of table 0, so a bucket's rows are adjacent in
         memory), ``sample_ids`` and ``positions`` (n_samples,) mapping storage
         positions to sample indices and back, ``sorted_keys`` and ``order``
-        (n_tables, n_samples), ``order`` holding storage positions.
+        (n_tables, n_samples), ``order`` holding storage positions, and the
+        tables' bucket directory ``bucket_keys``, ``bucket_starts`` and
+        ``bucket_offsets`` (see :func:`~sklearn_lsh._index.bucket_directory`).
     """
     scale = data_scale(X)
     rows = prepare_rows(X, metric, scale)
@@ -140,9 +147,9 @@ def fit_index(X, *, metric, n_bits, n_tables, random_state, n_cells=1,
         projected=projected[sample_ids],
         sample_ids=sample_ids,
         positions=positions,
-        sorted_keys=sorted_keys,
         order=positions[order],
     )
+    _set_tables(index, sorted_keys)
     index["projected_sq_norms"] = row_norms(index["projected"], squared=True)
     return index
 
@@ -206,13 +213,21 @@ def extend_index(index, X_new, *, metric):
     sorted_keys, order = merge_tables(index["sorted_keys"], index["order"], keys)
     n_old, n_new = index["sample_ids"].shape[0], projected.shape[0]
     new_ids = np.arange(n_old, n_old + n_new, dtype=order.dtype)
-    extended = dict(index, sorted_keys=sorted_keys, order=order)
+    extended = dict(index, order=order)
+    _set_tables(extended, sorted_keys)
     extended["sample_ids"] = np.concatenate([index["sample_ids"].astype(order.dtype), new_ids])
     extended["positions"] = np.concatenate([index["positions"].astype(order.dtype), new_ids])
     extended["projected"] = np.vstack([index["projected"], projected])
     extended["projected_sq_norms"] = np.concatenate(
         [index["projected_sq_norms"], row_norms(projected, squared=True)])
     return extended
+
+
+def _set_tables(index, sorted_keys):
+    """Store the sorted keys and their bucket directory in ``index``."""
+    index["sorted_keys"] = sorted_keys
+    index["bucket_keys"], index["bucket_starts"], index["bucket_offsets"] = \
+        bucket_directory(sorted_keys)
 
 
 def _keys(index, projected, cells, n_tables):
@@ -300,7 +315,7 @@ def _map_chunks(chunk_function, index, samples, queries, params, exclude_self, n
     """
     query_rows = samples if queries is None else queries
     n_queries = query_rows.shape[0]
-    chunk_size = _chunk_size(query_rows.shape[1], params)
+    chunk_size = _chunk_size(index, query_rows.shape[1], params)
     slices = [slice(start, min(start + chunk_size, n_queries))
               for start in range(0, n_queries, chunk_size)] or [slice(0, 0)]
 
@@ -328,11 +343,24 @@ def _working_bytes():
     return get_config()["working_memory"] * 2**20
 
 
-def _chunk_size(n_features, params):
-    """Queries per chunk: small enough for the shortlist's gathered rows to fit
-    ``working_memory``; candidate batches are bounded again in :func:`_batches`."""
+def _chunk_size(index, n_features, params):
+    """Queries per chunk: about ``CHUNK_CANDIDATES`` raw candidates, and few enough
+    for the shortlist's gathered rows to fit ``working_memory``; candidate
+    batches are bounded again in :func:`_batches`."""
     per_query = 3 * 8 * n_features * params.get("n_candidates", 1)
-    return int(max(1, min(_working_bytes() // per_query, MAX_CHUNK)))
+    by_memory = _working_bytes() // per_query
+    by_candidates = CHUNK_CANDIDATES // max(_expected_candidates(index, params), 1)
+    return int(max(1, min(by_memory, by_candidates, MAX_CHUNK)))
+
+
+def _expected_candidates(index, params):
+    """Raw candidates of a typical query: probed buckets times the bucket a row is in."""
+    sizes = np.diff(index["bucket_starts"])
+    sizes = sizes[sizes > 0].astype(np.float64)  # drops the steps between tables
+    n_tables, _ = _table_shape(index)
+    mean_bucket = np.sum(sizes**2) / max(np.sum(sizes), 1)
+    n_keys = (1 + params["n_probes"]) * params["n_cell_probes"]
+    return int(n_tables * n_keys * mean_bucket)
 
 
 def _project(index, rows, metric):
@@ -361,7 +389,8 @@ def _probe(index, query_rows, projected, metric, n_probes, n_cell_probes):
         keys = cell_keys(cell_margins, cells, index["cell_bits"], n_tables, n_bits)
         probes.append(probe_keys(keys, cell_margins, n_tables, n_bits, n_probes,
                                  n_usable_bits=index["cell_bits"][cells]))
-    lo, hi = bucket_bounds(index["sorted_keys"], np.concatenate(probes, axis=2))
+    directory = index["bucket_keys"], index["bucket_starts"], index["bucket_offsets"]
+    lo, hi = bucket_bounds(directory, np.concatenate(probes, axis=2))
     return projected, lo, hi
 
 
