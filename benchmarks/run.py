@@ -50,14 +50,21 @@ def index_bytes(estimator):
 
 
 def sweep_configs(kind, n_train):
+    """Parameter settings of a sweep: global hyperplanes, then k-means cells."""
     auto = int(round(np.log2(max(n_train / 16, 1))))
     if kind == "none":
         return []
     if kind == "quick":
-        return [dict(n_hyperplanes=b, n_tables=t, n_probes=p, n_candidates=c)
-                for b, t, p, c in [(auto, 10, 8, 50), (auto, 8, 8, 50), (auto + 1, 10, 8, 50),
-                                   (auto + 1, 8, 8, 50), (auto - 1, 10, 8, 80),
-                                   (auto, 12, 16, 80), (auto, 16, 16, 100)]]
+        plain = [dict(n_hyperplanes=b, n_tables=t, n_probes=p, n_candidates=c)
+                 for b, t, p, c in [(auto, 10, 8, 50), (auto, 8, 8, 50), (auto + 1, 10, 8, 50),
+                                    (auto + 1, 8, 8, 50), (auto - 1, 10, 8, 80),
+                                    (auto, 12, 16, 80), (auto, 16, 16, 100)]]
+        # Cells of ~1000 or ~2000 rows, bits per cell "auto" (buckets of ~16 rows).
+        small, large = max(1, round(n_train / 1000)), max(1, round(n_train / 2000))
+        cells = [dict(n_cells=c, n_tables=t, n_probes=p, n_cell_probes=cp)
+                 for c, t, p, cp in [(small, 8, 4, 1), (small, 10, 8, 1), (small, 8, 4, 2),
+                                     (large, 10, 8, 2), (large, 10, 8, 3)]]
+        return plain + cells
     return [dict(n_hyperplanes=b, n_tables=t, n_probes=p, n_candidates=c)
             for b in (auto, auto + 2, auto + 4)
             for t in (5, 10, 20)
@@ -168,8 +175,10 @@ def graph_rows(data, args):
     exact_time, _ = median_time(lambda: exact.fit(data.train).kneighbors_graph(
         mode="distance"), 1)
     true_kth = exact.kneighbors(data.train[:n_check], K + 1)[0][:, K]
-    # The defaults, then the two query-sweep settings nearest recall 0.9 on fashion-mnist.
-    for params in [dict()] + sweep_configs("quick", len(data.train))[1:3]:
+    # The defaults, then the query-sweep settings nearest recall 0.9 on fashion-mnist
+    # (two with global hyperplanes, one with cells of ~2000 rows).
+    quick = sweep_configs("quick", len(data.train))
+    for params in [dict(), quick[1], quick[2], quick[10]]:
         model = LSHNearestNeighbors(n_neighbors=K, metric=data.metric, random_state=0,
                                     n_jobs=args.n_jobs, **params)
         lsh_time, graph = median_time(lambda m=model: m.fit(data.train).kneighbors_graph(

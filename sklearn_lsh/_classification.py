@@ -6,8 +6,10 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import LSHKNeighborsMixin, LSHNeighborsBase, neighbor_weights
+from ._docstrings import fill_doc
 
 
+@fill_doc
 class LSHKNeighborsClassifier(LSHKNeighborsMixin, ClassifierMixin, LSHNeighborsBase):
     """Classifier implementing a vote among the approximate k nearest neighbors.
 
@@ -24,35 +26,7 @@ class LSHKNeighborsClassifier(LSHKNeighborsMixin, ClassifierMixin, LSHNeighborsB
         neighbors equally, ``"distance"`` by the inverse of their distance
         (neighbors at distance zero take all the weight), a callable maps an
         array of distances to an array of weights of the same shape.
-    n_hyperplanes : int or "auto", default="auto"
-        Hyperplanes (bits of a key) per table, from 1 to 64; ``"auto"`` uses
-        ``round(log2(n_samples / 16))``.
-    n_tables : int, default=10
-        Independent hash tables.
-    n_probes : int, default=8
-        Extra buckets visited per table (query-directed multi-probe).
-    n_candidates : int or "auto", default="auto"
-        Candidates per query ranked by exact distance; ``"auto"`` uses
-        ``max(50, 5 * n_neighbors)``.
-    n_cells : int or "auto", default="auto"
-        k-means cells the projected data is split into before hashing; each
-        row is hashed by hyperplanes through its cell's centroid and a query
-        visits its ``n_cell_probes`` nearest cells. ``1`` is plain
-        random-hyperplane LSH. On large, tightly clustered data (embeddings)
-        hyperplanes through the global mean rarely cut a cluster, and cells of
-        1000-2000 rows give far smaller buckets for the same recall; ``fit``
-        then runs k-means on up to ``40 * n_cells`` rows. ``"auto"`` hashes
-        a few trial tables globally and uses ``round(n_samples / 2000)`` cells
-        only when a row's bucket holds over 8 times the 16 rows aimed at (and
-        ``n_hyperplanes="auto"``), else 1. Clipped to ``n_samples``.
-    n_cell_probes : int, default=2
-        Nearest cells a query visits (clipped to the number of cells).
-    metric : {"euclidean", "cosine"}, default="euclidean"
-        Distance metric.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the hash functions. Pass an int for reproducible results.
-    n_jobs : int, default=None
-        Number of threads answering query chunks in parallel.
+    %(index_parameters)s
 
     Attributes
     ----------

@@ -5,8 +5,10 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import LSHKNeighborsMixin, LSHNeighborsBase
+from ._docstrings import fill_doc
 
 
+@fill_doc
 class LSHKNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, LSHKNeighborsMixin,
                                TransformerMixin, LSHNeighborsBase):
     """Transform X into a (weighted) graph of its approximate k nearest neighbors.
@@ -25,35 +27,7 @@ class LSHKNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, LSHKNeighborsMix
         ``"distance"`` the exact distances.
     n_neighbors : int, default=5
         Number of neighbors per sample in the transformed sparse graph.
-    n_hyperplanes : int or "auto", default="auto"
-        Hyperplanes (bits of a key) per table, from 1 to 64; ``"auto"`` uses
-        ``round(log2(n_samples / 16))``.
-    n_tables : int, default=10
-        Independent hash tables.
-    n_probes : int, default=8
-        Extra buckets visited per table (query-directed multi-probe).
-    n_candidates : int or "auto", default="auto"
-        Candidates per query ranked by exact distance; ``"auto"`` uses
-        ``max(50, 5 * n_neighbors)``.
-    n_cells : int or "auto", default="auto"
-        k-means cells the projected data is split into before hashing; each
-        row is hashed by hyperplanes through its cell's centroid and a query
-        visits its ``n_cell_probes`` nearest cells. ``1`` is plain
-        random-hyperplane LSH. On large, tightly clustered data (embeddings)
-        hyperplanes through the global mean rarely cut a cluster, and cells of
-        1000-2000 rows give far smaller buckets for the same recall; ``fit``
-        then runs k-means on up to ``40 * n_cells`` rows. ``"auto"`` hashes
-        a few trial tables globally and uses ``round(n_samples / 2000)`` cells
-        only when a row's bucket holds over 8 times the 16 rows aimed at (and
-        ``n_hyperplanes="auto"``), else 1. Clipped to ``n_samples``.
-    n_cell_probes : int, default=2
-        Nearest cells a query visits (clipped to the number of cells).
-    metric : {"euclidean", "cosine"}, default="euclidean"
-        Distance metric.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the hash functions. Pass an int for reproducible results.
-    n_jobs : int, default=None
-        Number of threads answering query chunks in parallel.
+    %(index_parameters)s
 
     Attributes
     ----------
@@ -130,8 +104,8 @@ class LSHKNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, LSHKNeighborsMix
         """Add samples to the index without rebuilding it.
 
         The first call on an unfitted estimator is :meth:`fit`. Later calls hash
-        the new rows with the fitted hash functions (same centring, projection
-        and hyperplanes) and merge their keys into each table's sorted array;
+        the new rows with the fitted hash functions (same centring, projection,
+        cells and hyperplanes) and merge their keys into each table's sorted array;
         the new rows get the next sample indices. ``n_hyperplanes_`` stays as
         resolved at the first call: after the index has grown manyfold, a
         refit gives smaller buckets and faster queries. Invalid input raises

@@ -6,8 +6,10 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 
 from ._base import LSHKNeighborsMixin, LSHNeighborsBase, LSHRadiusNeighborsMixin
+from ._docstrings import fill_doc
 
 
+@fill_doc
 class LSHNearestNeighbors(LSHKNeighborsMixin, LSHRadiusNeighborsMixin, LSHNeighborsBase):
     """Approximate nearest neighbors by random-hyperplane locality-sensitive hashing.
 
@@ -25,42 +27,7 @@ class LSHNearestNeighbors(LSHKNeighborsMixin, LSHRadiusNeighborsMixin, LSHNeighb
     radius : float, default=1.0
         Range of parameter space to use by default for :meth:`radius_neighbors`
         queries.
-    n_hyperplanes : int or "auto", default="auto"
-        Hyperplanes (bits of a key) per table, from 1 to 64. More bits make
-        smaller buckets: faster queries, lower recall. ``"auto"`` uses
-        ``round(log2(n_samples / 16))``, clipped to [1, 64].
-    n_tables : int, default=10
-        Independent hash tables. More tables raise recall and cost memory
-        (12 bytes per sample and table) and query time.
-    n_probes : int, default=8
-        Extra buckets visited per table, chosen by flipping the bits whose
-        hyperplanes lie closest to the query (query-directed multi-probe,
-        Lv et al. 2007). ``0`` visits only the query's own bucket. At most 1023.
-    n_candidates : int or "auto", default="auto"
-        Candidates per query whose exact distance is computed, at least
-        ``n_neighbors``. ``"auto"`` uses ``max(50, 5 * n_neighbors)``.
-    n_cells : int or "auto", default="auto"
-        k-means cells the projected data is split into before hashing; each
-        row is hashed by hyperplanes through its cell's centroid and a query
-        visits its ``n_cell_probes`` nearest cells. ``1`` is plain
-        random-hyperplane LSH. On large, tightly clustered data (embeddings)
-        hyperplanes through the global mean rarely cut a cluster, and cells of
-        1000-2000 rows give far smaller buckets for the same recall; ``fit``
-        then runs k-means on up to ``40 * n_cells`` rows. ``"auto"`` hashes
-        a few trial tables globally and uses ``round(n_samples / 2000)`` cells
-        only when a row's bucket holds over 8 times the 16 rows aimed at (and
-        ``n_hyperplanes="auto"``), else 1. Clipped to ``n_samples``.
-    n_cell_probes : int, default=2
-        Nearest cells a query visits (clipped to the number of cells).
-    metric : {"euclidean", "cosine"}, default="euclidean"
-        Distance metric, as computed by :func:`sklearn.metrics.pairwise_distances`.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the principal-axis sample and the hyperplanes. Pass an int for
-        reproducible results across multiple function calls.
-    n_jobs : int, default=None
-        Number of threads answering query chunks in parallel. ``None`` means 1
-        unless in a :obj:`joblib.parallel_backend` context; ``-1`` means all
-        processors. Results do not depend on it.
+    %(index_parameters)s
 
     Attributes
     ----------
@@ -80,7 +47,9 @@ class LSHNearestNeighbors(LSHKNeighborsMixin, LSHRadiusNeighborsMixin, LSHNeighb
         Number of k-means cells, as resolved at fit.
     index_ : dict of ndarray
         The hash tables (``sorted_keys`` and ``order``, each of shape
-        (n_tables, n_samples_fit)) and the fitted hash functions.
+        (n_tables, n_samples_fit), and each table's bucket directory), the
+        fitted hash functions (principal axes, cell centroids, hyperplanes) and
+        the projected rows used for pre-ranking.
 
     See Also
     --------
@@ -144,8 +113,8 @@ class LSHNearestNeighbors(LSHKNeighborsMixin, LSHRadiusNeighborsMixin, LSHNeighb
         """Add samples to the index without rebuilding it.
 
         The first call on an unfitted estimator is :meth:`fit`. Later calls hash
-        the new rows with the fitted hash functions (same centring, projection
-        and hyperplanes) and merge their keys into each table's sorted array;
+        the new rows with the fitted hash functions (same centring, projection,
+        cells and hyperplanes) and merge their keys into each table's sorted array;
         the new rows get the next sample indices. ``n_hyperplanes_`` stays as
         resolved at the first call: after the index has grown manyfold, a
         refit gives smaller buckets and faster queries. Invalid input raises

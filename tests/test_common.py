@@ -1,7 +1,8 @@
-"""scikit-learn's estimator checks, for every public estimator, with no expected failures."""
+"""scikit-learn's estimator checks for every public estimator (no expected failures), and their docstrings."""
 
 import inspect
 
+import pytest
 from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -24,3 +25,11 @@ ESTIMATORS_WITH_CELLS = [estimator.set_params(n_cells=3) for estimator in [
 @parametrize_with_checks(ESTIMATORS + ESTIMATORS_WITH_CELLS)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_docstring_documents_every_parameter_once(estimator):
+    doc = type(estimator).__doc__
+    assert "%(" not in doc
+    for name in inspect.signature(type(estimator)).parameters:
+        assert doc.count(f"\n    {name} : ") == 1, name

@@ -1,0 +1,58 @@
+"""How full are the buckets? Global hyperplanes against k-means cells.
+
+    python benchmarks/cell_buckets.py                    # generated embeddings, 10^4..10^6 rows
+    python benchmarks/cell_buckets.py --data FILE.hdf5   # ann-benchmarks files
+
+For each data set, fits the index with one cell (hyperplanes through the
+data's mean), with ``n_cells="auto"`` (the default) and with cells of ~1000 rows,
+all with ``n_hyperplanes="auto"`` (buckets of ~16 rows aimed at), and prints the size of
+the bucket a random training row falls in (``sum(size**2) / n``, median over
+the tables). This is what a query pays for: it gathers its buckets' rows.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import datasets  # noqa: E402
+
+from sklearn_lsh import LSHNearestNeighbors  # noqa: E402
+
+
+def bucket_a_row_falls_in(model):
+    """Median over tables of ``sum(bucket size**2) / n_samples``."""
+    sizes = np.diff(model.index_["bucket_starts"]).astype(np.float64)
+    offsets = model.index_["bucket_offsets"]
+    per_table = []
+    for t in range(len(offsets) - 1):
+        table = sizes[offsets[t] + t:offsets[t + 1] + t]
+        per_table.append(np.sum(table**2) / np.sum(table))
+    return float(np.median(per_table))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", nargs="*", default=[])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
+    args = parser.parse_args(argv)
+    if args.data:
+        sets = [datasets.load_ann_benchmarks(p, 1) for p in args.data]
+    else:
+        sets = [datasets.embeddings(n_train=n, n_test=1) for n in args.sizes]
+    print("| dataset | n_cells | n_hyperplanes_ | bucket a row falls in (rows) |")
+    print("|---|---|---|---|")
+    for data in sets:
+        for n_cells in (1, "auto", max(1, round(len(data.train) / 1000))):
+            model = LSHNearestNeighbors(n_cells=n_cells, metric=data.metric,
+                                        random_state=0).fit(data.train)
+            label = str(n_cells)
+            print(f"| {data.name} | {label} → {model.n_cells_} | {model.n_hyperplanes_} | "
+                  f"{bucket_a_row_falls_in(model):.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Docstring fragments shared by the estimators: one text per shared parameter.
+
+scikit-learn's convention wants every parameter spelled out in each estimator's
+``__init__`` and docstring; the descriptions of the index parameters are
+written once here and put in place by :func:`fill_doc`.
+"""
+
+#: The parameters of the LSH index, common to every estimator (numpydoc, unindented).
+INDEX_PARAMETERS = """\
+n_hyperplanes : int or "auto", default="auto"
+    Hyperplanes (bits of a key) per table, from 1 to 64. More bits make
+    smaller buckets: faster queries, lower recall. ``"auto"`` uses
+    ``round(log2(n_samples / 16))``, clipped to [1, 64].
+n_tables : int, default=10
+    Independent hash tables. More tables raise recall and cost memory
+    (12 bytes per sample and table) and query time.
+n_probes : int, default=8
+    Extra buckets visited per table, chosen by flipping the bits whose
+    hyperplanes lie closest to the query (query-directed multi-probe,
+    Lv et al. 2007). ``0`` visits only the query's own bucket. At most 1023.
+n_candidates : int or "auto", default="auto"
+    Candidates per query whose exact distance is computed, at least
+    ``n_neighbors``. ``"auto"`` uses ``max(50, 5 * n_neighbors)``.
+n_cells : int or "auto", default="auto"
+    k-means cells the projected data is split into before hashing; each
+    row is hashed by hyperplanes through its cell's centroid and a query
+    visits its ``n_cell_probes`` nearest cells. ``1`` is plain
+    random-hyperplane LSH. On large, tightly clustered data (embeddings)
+    hyperplanes through the global mean rarely cut a cluster, and cells of
+    1000-2000 rows give far smaller buckets for the same recall; ``fit``
+    then runs k-means on up to ``40 * n_cells`` rows. ``"auto"`` hashes
+    a few trial tables globally and uses ``round(n_samples / 2000)`` cells
+    only when a row's bucket holds over 8 times the 16 rows aimed at (and
+    ``n_hyperplanes="auto"``), else 1. Clipped to ``n_samples``.
+n_cell_probes : int, default=2
+    Nearest cells a query visits (clipped to the number of cells).
+metric : {"euclidean", "cosine"}, default="euclidean"
+    Distance metric, as computed by :func:`sklearn.metrics.pairwise_distances`.
+random_state : int, RandomState instance or None, default=None
+    Seeds the principal-axis sample and the hyperplanes. Pass an int for
+    reproducible results across multiple function calls.
+n_jobs : int, default=None
+    Number of threads answering query chunks in parallel. ``None`` means 1
+    unless in a :obj:`joblib.parallel_backend` context; ``-1`` means all
+    processors. Results do not depend on it.
+"""
+
+_FRAGMENTS = {"%(index_parameters)s": INDEX_PARAMETERS}
+
+
+def fill_doc(cls):
+    """Class decorator: replace each line holding only a fragment's placeholder.
+
+    The fragment takes the placeholder line's indentation, so the result is the
+    same whether or not the interpreter has already dedented the docstring.
+    """
+    lines = []
+    for line in cls.__doc__.splitlines():
+        fragment = _FRAGMENTS.get(line.strip())
+        if fragment is None:
+            lines.append(line)
+            continue
+        indent = line[:len(line) - len(line.lstrip())]
+        lines.extend(indent + part if part else part for part in fragment.splitlines())
+    cls.__doc__ = "\n".join(lines)
+    return cls
