@@ -16,7 +16,7 @@ from sklearn.cluster import KMeans
 #: k-means is fitted on at most this many rows per cell.
 ROWS_PER_CELL = 40
 #: Rows assigned to cells per block (bounds the block's distance matrix).
-ASSIGN_BLOCK = 65536
+ASSIGN_BLOCK = 8192
 
 
 def fit_centroids(projected, n_cells, random_state, *, max_iter=20):

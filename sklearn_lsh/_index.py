@@ -102,6 +102,26 @@ def bucket_directory(sorted_keys):
     return sorted_keys[table, start], starts, offsets
 
 
+def row_bucket_size(bucket_starts):
+    """Size of the bucket a random row falls in, averaged over the tables.
+
+    ``sum(size**2) / sum(size)`` over every bucket of every table: what a query
+    drawn like the rows gathers per table it visits.
+
+    Parameters
+    ----------
+    bucket_starts : ndarray
+        ``starts`` from :func:`bucket_directory`.
+
+    Returns
+    -------
+    float
+    """
+    sizes = np.diff(bucket_starts).astype(np.float64)
+    sizes = sizes[sizes > 0]  # drops the steps back to 0 between tables
+    return float(np.sum(sizes**2) / max(np.sum(sizes), 1.0))
+
+
 def bucket_bounds(directory, probe_keys):
     """``[lo, hi)`` positions of every probed bucket in the sorted tables.
 

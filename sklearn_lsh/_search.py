@@ -22,7 +22,6 @@ from ._hashing import (
     data_scale,
     draw_hyperplanes,
     fit_principal_axes,
-    hash_keys,
     informative_components,
     prepare_rows,
     probe_keys,
@@ -36,6 +35,7 @@ from ._index import (
     gather_candidates,
     merge_tables,
     raw_candidate_counts,
+    row_bucket_size,
     split_by_budget,
 )
 from ._rerank import pair_distances, projected_sq_distances, shortlist, top_k
@@ -54,6 +54,8 @@ AUTO_CELL_SIZE = 2000
 AUTO_CELL_TRIGGER = 8
 #: ... in this many trial tables.
 AUTO_TRIAL_TABLES = 4
+#: Rows hashed at once at fit (bounds the margins' memory: rows x tables x bits).
+HASH_BLOCK = 2**15
 #: Training rows used to fit the principal axes.
 N_AXIS_SAMPLES = 4000
 #: Bytes the engine budgets per (query, candidate) pair, besides the projection.
@@ -182,12 +184,11 @@ def auto_n_cells(projected, scales, n_bits, bucket_size, random_state):
         return 1
     bits = int(bits_per_cell(np.array([n_samples]), bucket_size, MAX_BITS)[0])
     trial = draw_hyperplanes(scales, AUTO_TRIAL_TABLES, bits, random_state)
-    keys = np.sort(hash_keys(projected @ trial, AUTO_TRIAL_TABLES, bits), axis=1)
-    new_bucket = np.ones(keys.shape, dtype=bool)
-    new_bucket[:, 1:] = keys[:, 1:] != keys[:, :-1]
-    sizes = np.diff(np.append(np.flatnonzero(new_bucket.ravel()), keys.size))
-    mean_bucket = np.sum(sizes.astype(np.float64)**2) / keys.size  # seen by a random row
-    return n_cells if mean_bucket > AUTO_CELL_TRIGGER * bucket_size else 1
+    one_cell = {"hyperplanes": trial, "cell_bits": np.array([bits]),
+                "centroid_margins": np.zeros((1, trial.shape[1]), dtype=np.float32)}
+    keys = _keys(one_cell, projected, np.zeros(n_samples, dtype=np.int64), AUTO_TRIAL_TABLES)
+    _, starts, _ = bucket_directory(np.sort(keys, axis=1))
+    return n_cells if row_bucket_size(starts) > AUTO_CELL_TRIGGER * bucket_size else 1
 
 
 def extend_index(index, X_new, *, metric):
@@ -231,10 +232,19 @@ def _set_tables(index, sorted_keys):
 
 
 def _keys(index, projected, cells, n_tables):
-    """Each row's key in every table, hashed in cell ``cells[i]``."""
+    """Each row's key in every table, hashed in cell ``cells[i]``; shape (n_tables, n_rows).
+
+    Rows are hashed in blocks, so the margins never exist for all rows at once.
+    """
+    n_rows = projected.shape[0]
     n_bits = index["hyperplanes"].shape[1] // n_tables
-    margins = projected @ index["hyperplanes"] - index["centroid_margins"][cells]
-    return cell_keys(margins, cells, index["cell_bits"], n_tables, n_bits)
+    keys = np.empty((n_tables, n_rows), dtype=np.uint64)
+    for start in range(0, n_rows, HASH_BLOCK):  # blocks of rows, never one per row
+        rows = slice(start, min(start + HASH_BLOCK, n_rows))
+        margins = projected[rows] @ index["hyperplanes"] - \
+            index["centroid_margins"][cells[rows]]
+        keys[:, rows] = cell_keys(margins, cells[rows], index["cell_bits"], n_tables, n_bits)
+    return keys
 
 
 def kneighbors(index, samples, queries, n_neighbors, *, metric, n_probes, n_candidates,
@@ -355,12 +365,9 @@ def _chunk_size(index, n_features, params):
 
 def _expected_candidates(index, params):
     """Raw candidates of a typical query: probed buckets times the bucket a row is in."""
-    sizes = np.diff(index["bucket_starts"])
-    sizes = sizes[sizes > 0].astype(np.float64)  # drops the steps between tables
     n_tables, _ = _table_shape(index)
-    mean_bucket = np.sum(sizes**2) / max(np.sum(sizes), 1)
     n_keys = (1 + params["n_probes"]) * params["n_cell_probes"]
-    return int(n_tables * n_keys * mean_bucket)
+    return int(n_tables * n_keys * row_bucket_size(index["bucket_starts"]))
 
 
 def _project(index, rows, metric):
