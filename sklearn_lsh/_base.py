@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _search
+from . import _build, _search
 from ._cells import cell_id_bits
 from ._hashing import MAX_BITS, MAX_PROBE_BITS
 
@@ -33,7 +33,7 @@ class LSHNeighborsBase(BaseEstimator):
     """Parameters, validation and fitting shared by the LSH estimators.
 
     Fitted state: ``_fit_X`` (the training rows, not copied) and ``index_``
-    (a dict of numpy arrays, see :func:`sklearn_lsh._search.fit_index`).
+    (a dict of numpy arrays, see :func:`sklearn_lsh._build.fit_index`).
     """
 
     _parameter_constraints: dict = {
@@ -80,7 +80,7 @@ class LSHNeighborsBase(BaseEstimator):
                 f"n_hyperplanes={n_bits} leaves no room in a {MAX_BITS}-bit key for "
                 f"{n_cells} cell numbers: use at most "
                 f"{MAX_BITS - cell_id_bits(n_cells)} hyperplanes or fewer cells.")
-        self.index_ = _search.fit_index(
+        self.index_ = _build.fit_index(
             X, metric=self.metric, n_bits=n_bits, n_tables=self.n_tables,
             n_cells=n_cells, random_state=check_random_state(self.random_state))
         self.n_hyperplanes_ = self.index_["hyperplanes"].shape[1] // self.n_tables
@@ -101,7 +101,7 @@ class LSHNeighborsBase(BaseEstimator):
         X = self._validate_queries(X, allow_empty=True)
         if X.shape[0] == 0:
             return self
-        index = _search.extend_index(self.index_, X, metric=self.effective_metric_)
+        index = _build.extend_index(self.index_, X, metric=self.effective_metric_)
         stack = sp.vstack if sp.issparse(X) else np.vstack
         fit_X = stack([self._fit_X, X])
         if sp.issparse(fit_X):

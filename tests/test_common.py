@@ -1,4 +1,4 @@
-"""scikit-learn's estimator checks for every public estimator (no expected failures), and their docstrings."""
+"""scikit-learn's estimator checks for every public estimator, and their docstrings."""
 
 import inspect
 

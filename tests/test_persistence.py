@@ -13,18 +13,18 @@ from sklearn_lsh import (
     LSHKNeighborsTransformer,
     LSHNearestNeighbors,
 )
+from sklearn_lsh._build import index_keys, project_rows
 from sklearn_lsh._cells import nearest_cells
 from sklearn_lsh._index import build_tables
-from sklearn_lsh._search import _keys, _project
 
 
 def rebuilt_at_once(model, X_all):
     """The tables ``fit`` would build over ``X_all`` with ``model``'s hash functions
     (cells and hyperplanes), with ``order`` as storage positions of ``model``."""
     index = model.index_
-    projected = _project(index, X_all, model.effective_metric_)
+    projected = project_rows(index, X_all, model.effective_metric_)
     cells = nearest_cells(projected, index["centroids"], 1)[:, 0]
-    sorted_keys, order = build_tables(_keys(index, projected, cells, model.n_tables))
+    sorted_keys, order = build_tables(index_keys(index, projected, cells, model.n_tables))
     return sorted_keys, index["positions"][order]
 
 
