@@ -127,43 +127,85 @@ def benchmark_dataset(data, args):
 
 
 def peer_rows(data, base, true_kth, exact_qps, args):
-    """hnswlib and pynndescent, when installed (``pip install .[bench]``)."""
+    """hnswlib and pynndescent rows, when installed (``pip install -e ".[bench,peers]"``)."""
     rows = []
-    space = "l2" if data.metric == "euclidean" else "cosine"
-    try:
-        import hnswlib
-    except ImportError:
-        hnswlib = None
+    n_threads = args.n_jobs or 1
+
+    def add(method, params, fit_time, query_time, labels):
+        qps = len(data.test) / query_time
+        found = exact_distances(data.train, data.test, labels, data.metric)
+        rows.append(dict(base, method=method, params=params,
+                         recall=round(recall_at_k(found, true_kth), 4), qps=round(qps, 1),
+                         speedup=round(qps / exact_qps, 2), fit_s=round(fit_time, 3),
+                         index_mb=0.0, index_ratio=0.0))
+        print_row(rows[-1])
+
+    hnswlib, pynndescent = optional_import("hnswlib"), optional_import("pynndescent")
     if hnswlib is not None:
-        index = hnswlib.Index(space=space, dim=data.train.shape[1])
-        start = time.perf_counter()
-        index.init_index(max_elements=len(data.train), ef_construction=100, M=16,
-                         random_seed=0)
-        index.add_items(data.train, num_threads=args.n_jobs or 1)
-        fit_time = time.perf_counter() - start
+        fit_time, index = median_time(lambda: hnsw_index(hnswlib, data, n_threads), 1)
         for ef in (20, 50, 100):
             index.set_ef(ef)
             query_time, (labels, _) = median_time(
-                lambda: index.knn_query(data.test, k=K, num_threads=args.n_jobs or 1),
-                args.repeats)
-            found = exact_distances(data, labels)
-            qps = len(data.test) / query_time
-            rows.append(dict(base, method="hnswlib", params=f"M=16 ef={ef}",
-                             recall=round(recall_at_k(found, true_kth), 4), qps=round(qps, 1),
-                             speedup=round(qps / exact_qps, 2), fit_s=round(fit_time, 3),
-                             index_mb=0.0, index_ratio=0.0))
-            print_row(rows[-1])
+                lambda: index.knn_query(data.test, k=K, num_threads=n_threads), args.repeats)
+            add("hnswlib", f"M=16 ef_construction=100 ef={ef}", fit_time, query_time, labels)
+    if pynndescent is not None:
+        warm_up_pynndescent(pynndescent, data.metric)
+        fit_time, index = median_time(
+            lambda: nndescent(pynndescent, data, n_threads, prepare=True), 1)
+        for epsilon in (0.0, 0.1, 0.2):
+            query_time, (labels, _) = median_time(
+                lambda e=epsilon: index.query(data.test, k=K, epsilon=e), args.repeats)
+            add("pynndescent", f"n_neighbors=30 epsilon={epsilon}", fit_time, query_time,
+                labels)
     return rows
 
 
-def exact_distances(data, labels):
-    diff = data.train[labels.astype(np.int64)] - data.test[:, None, :]
-    if data.metric == "euclidean":
-        return np.sqrt((diff**2).sum(axis=2))
-    a = data.train[labels.astype(np.int64)]
-    a = a / np.maximum(np.linalg.norm(a, axis=2, keepdims=True), 1e-30)
-    q = data.test / np.maximum(np.linalg.norm(data.test, axis=1, keepdims=True), 1e-30)
-    return 1 - np.einsum("qkd,qd->qk", a, q)
+def optional_import(name):
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
+
+
+def hnsw_index(hnswlib, data, n_threads):
+    index = hnswlib.Index(space="l2" if data.metric == "euclidean" else "cosine",
+                          dim=data.train.shape[1])
+    index.init_index(max_elements=len(data.train), ef_construction=100, M=16, random_seed=0)
+    index.add_items(data.train, num_threads=n_threads)
+    return index
+
+
+def nndescent(pynndescent, data, n_threads, prepare, n_neighbors=30):
+    index = pynndescent.NNDescent(data.train, metric=data.metric, n_neighbors=n_neighbors,
+                                  random_state=0, n_jobs=n_threads)
+    if prepare:
+        index.prepare()  # builds the search graph that query() uses
+    return index
+
+
+def warm_up_pynndescent(pynndescent, metric):
+    """Compile pynndescent's numba kernels outside the timed runs."""
+    X = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32)
+    index = pynndescent.NNDescent(X, metric=metric, n_neighbors=10, random_state=0)
+    index.prepare()
+    index.query(X[:5], k=K)
+
+
+def exact_distances(train, queries, labels, metric):
+    """Exact distances from each query to its returned ``labels`` (rows of ``train``)."""
+    found = train[labels.astype(np.int64)]
+    if metric == "euclidean":
+        return np.sqrt(((found - queries[:, None, :]) ** 2).sum(axis=2))
+    found = found / np.maximum(np.linalg.norm(found, axis=2, keepdims=True), 1e-30)
+    q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-30)
+    return 1 - np.einsum("qkd,qd->qk", found, q)
+
+
+def without_self(labels, n_neighbors):
+    """Each row's first ``n_neighbors`` labels other than the row's own index."""
+    is_self = labels == np.arange(labels.shape[0])[:, None]
+    order = np.argsort(is_self, axis=1, kind="stable")  # self, if present, moves last
+    return np.take_along_axis(labels, order, axis=1)[:, :n_neighbors]
 
 
 def graph_rows(data, args):
@@ -187,9 +229,45 @@ def graph_rows(data, args):
         rows.append(dict(dataset=data.name, task="fit + kneighbors_graph()",
                          params=str(params or "defaults"),
                          recall=round(recall_at_k(found, true_kth), 4),
-                         lsh_s=round(lsh_time, 2), brute_s=round(exact_time, 2),
+                         seconds=round(lsh_time, 2), brute_s=round(exact_time, 2),
                          speedup=round(exact_time / lsh_time, 2)))
         print(rows[-1], flush=True)
+    rows += peer_graph_rows(data, args, exact_time, true_kth, n_check)
+    return rows
+
+
+def peer_graph_rows(data, args, exact_time, true_kth, n_check):
+    """The same graph built by hnswlib (build + query every point) and pynndescent."""
+    rows = []
+    n_threads = args.n_jobs or 1
+    check = data.train[:n_check]
+
+    def add(method, params, seconds, labels):
+        found = exact_distances(data.train, check, without_self(labels[:n_check], K),
+                                data.metric)
+        rows.append(dict(dataset=data.name, task=f"{method}: build + 10-NN of every point",
+                         params=params, recall=round(recall_at_k(np.sort(found), true_kth), 4),
+                         seconds=round(seconds, 2), brute_s=round(exact_time, 2),
+                         speedup=round(exact_time / seconds, 2)))
+        print(rows[-1], flush=True)
+
+    hnswlib, pynndescent = optional_import("hnswlib"), optional_import("pynndescent")
+    if hnswlib is not None:
+        for ef in (20, 50):
+            def build_and_query(ef=ef):
+                index = hnsw_index(hnswlib, data, n_threads)
+                index.set_ef(ef)
+                return index.knn_query(data.train, k=K + 1, num_threads=n_threads)[0]
+            seconds, labels = median_time(build_and_query, 1)
+            add("hnswlib", f"M=16 ef_construction=100 ef={ef}", seconds, labels)
+    if pynndescent is not None:
+        warm_up_pynndescent(pynndescent, data.metric)
+        for n_neighbors in (K + 1, 30):
+            seconds, index = median_time(
+                lambda n=n_neighbors: nndescent(pynndescent, data, n_threads, prepare=False,
+                                                n_neighbors=n), 1)
+            add("pynndescent", f"n_neighbors={n_neighbors} (neighbor_graph)", seconds,
+                index.neighbor_graph[0])
     return rows
 
 
