@@ -194,3 +194,19 @@ def test_auto_uses_cells_only_where_global_hyperplanes_fail_to_split_the_data():
     assert LSHNearestNeighbors(n_hyperplanes=9, random_state=0).fit(tight).n_cells_ == 1
     # Too few rows for two cells of 2000.
     assert LSHNearestNeighbors(random_state=0).fit(tight[:2900]).n_cells_ == 1
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_cells_give_csr_input_the_same_answers_as_dense(blobs, metric):
+    import scipy.sparse as sp
+
+    X, Q = (np.maximum(M, 0) for M in blobs)  # non-negative, like counts
+    dense = LSHNearestNeighbors(n_cells=8, metric=metric, random_state=0).fit(X)
+    sparse = LSHNearestNeighbors(n_cells=8, metric=metric, random_state=0).fit(
+        sp.csr_matrix(X))
+    distances, indices = dense.kneighbors(Q)
+    sparse_distances, sparse_indices = sparse.kneighbors(sp.csr_matrix(Q))
+    assert_array_equal(sparse_indices, indices)
+    np.testing.assert_allclose(sparse_distances, distances, rtol=1e-6, atol=1e-9)
+    exact = NearestNeighbors(n_neighbors=5, metric=metric).fit(X).kneighbors(Q)[1]
+    assert recall(indices, exact) >= 0.9
