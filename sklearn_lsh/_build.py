@@ -36,6 +36,10 @@ AUTO_CELL_SIZE = 2000
 AUTO_CELL_TRIGGER = 8
 #: ... in this many trial tables.
 AUTO_TRIAL_TABLES = 4
+#: The cells are then doubled while their own buckets stay this many times too large ...
+AUTO_REFINE_TRIGGER = 4
+#: ... and halved cells would still hold this many rows on average.
+AUTO_MIN_CELL_ROWS = 250
 #: Rows hashed at once at fit (bounds the margins' memory: rows x tables x bits).
 HASH_BLOCK = 2**15
 #: Training rows used to fit the principal axes.
@@ -90,27 +94,18 @@ def fit_index(X, *, metric, n_bits, n_tables, random_state, n_cells=1,
     axes, scales = axes[:, :kept], scales[:kept]
     projected = project(rows, mean, axes)
 
+    refine = n_cells is None and n_bits is None
     if n_cells is None:
         n_cells = auto_n_cells(projected, scales, n_bits, bucket_size, random_state)
-    centroids = fit_centroids(projected, n_cells, random_state)
-    cells = nearest_cells(projected, centroids, 1)[:, 0]
-    if n_bits is None:
-        cell_bits = bits_per_cell(np.bincount(cells, minlength=n_cells), bucket_size,
-                                  MAX_BITS - cell_id_bits(n_cells))
-        n_bits = int(cell_bits.max())
-    else:
-        cell_bits = np.full(n_cells, n_bits, dtype=np.int64)
-    hyperplanes = draw_hyperplanes(scales, n_tables, n_bits, random_state)
-    index = {
-        "mean": mean,
-        "axes": axes,
-        "hyperplanes": hyperplanes,
-        "centroids": centroids,
-        "centroid_margins": centroids @ hyperplanes,
-        "cell_bits": cell_bits,
-        "scale": np.array(scale, dtype=np.float64),
-    }
-    keys = index_keys(index, projected, cells, n_tables)
+    refine = refine and n_cells > 1
+    while True:
+        hash_functions, keys = _hash_in_cells(projected, scales, n_cells, n_bits, n_tables,
+                                              bucket_size, random_state)
+        if not (refine and _cells_too_coarse(keys, n_cells, bucket_size)):
+            break
+        n_cells *= 2
+    index = dict(hash_functions, mean=mean, axes=axes,
+                 scale=np.array(scale, dtype=np.float64))
     sorted_keys, order = build_tables(keys)
     # Storage order: table 0's buckets, so gathering a bucket reads adjacent rows.
     sample_ids = order[0].copy()
@@ -127,6 +122,45 @@ def fit_index(X, *, metric, n_bits, n_tables, random_state, n_cells=1,
     return index
 
 
+def _hash_in_cells(projected, scales, n_cells, n_bits, n_tables, bucket_size, random_state):
+    """Fit ``n_cells`` cells and the hyperplanes, and hash every row.
+
+    Returns
+    -------
+    hash_functions : dict of ndarray
+        ``centroids``, ``cell_bits``, ``hyperplanes`` and ``centroid_margins``.
+    keys : ndarray of shape (n_tables, n_samples), uint64
+    """
+    centroids = fit_centroids(projected, n_cells, random_state)
+    cells = nearest_cells(projected, centroids, 1)[:, 0]
+    if n_bits is None:
+        cell_bits = bits_per_cell(np.bincount(cells, minlength=n_cells), bucket_size,
+                                  MAX_BITS - cell_id_bits(n_cells))
+        n_bits = int(cell_bits.max())
+    else:
+        cell_bits = np.full(n_cells, n_bits, dtype=np.int64)
+    hyperplanes = draw_hyperplanes(scales, n_tables, n_bits, random_state)
+    hash_functions = {
+        "hyperplanes": hyperplanes,
+        "centroids": centroids,
+        "centroid_margins": centroids @ hyperplanes,
+        "cell_bits": cell_bits,
+    }
+    return hash_functions, index_keys(hash_functions, projected, cells, n_tables)
+
+
+def _cells_too_coarse(keys, n_cells, bucket_size):
+    """Whether ``n_cells="auto"`` should double the cells: their hyperplanes still
+    leave a row's bucket over ``AUTO_REFINE_TRIGGER`` times ``bucket_size`` (a cell
+    holding several tight clusters has its centroid between them), and cells
+    of half the size would still hold ``AUTO_MIN_CELL_ROWS`` rows on average."""
+    n_samples = keys.shape[1]
+    if 2 * n_cells * AUTO_MIN_CELL_ROWS > n_samples:
+        return False
+    _, starts, _ = bucket_directory(np.sort(keys[:1], axis=1))
+    return row_bucket_size(starts) > AUTO_REFINE_TRIGGER * bucket_size
+
+
 def auto_n_cells(projected, scales, n_bits, bucket_size, random_state):
     """``n_cells="auto"``: one cell, unless global hyperplanes fail to split the data.
 
@@ -135,7 +169,9 @@ def auto_n_cells(projected, scales, n_bits, bucket_size, random_state):
     bucket a row lands in holds on average more than ``AUTO_CELL_TRIGGER`` times
     ``bucket_size`` rows, the data is clustered too tightly for global
     hyperplanes, and it is split into ``round(n_samples / AUTO_CELL_SIZE)``
-    cells. A fixed ``n_bits`` was chosen for the whole space: one cell.
+    cells (which :func:`fit_index` then doubles while they are too coarse, see
+    :func:`_cells_too_coarse`). A fixed ``n_bits`` was chosen for the whole
+    space: one cell.
 
     Parameters
     ----------

@@ -29,9 +29,11 @@ n_cells : int or "auto", default="auto"
     hyperplanes through the global mean rarely cut a cluster, and cells of
     1000-2000 rows give far smaller buckets for the same recall; ``fit``
     then runs k-means on up to ``40 * n_cells`` rows. ``"auto"`` hashes
-    a few trial tables globally and uses ``round(n_samples / 2000)`` cells
-    only when a row's bucket holds over 8 times the 16 rows aimed at (and
-    ``n_hyperplanes="auto"``), else 1. Clipped to ``n_samples``.
+    a few trial tables globally and uses cells only when a row's bucket
+    holds over 8 times the 16 rows aimed at (and ``n_hyperplanes="auto"``),
+    else 1: it starts from ``round(n_samples / 2000)`` cells and doubles
+    them while their own buckets stay over 4 times too large (cells of at
+    least 250 rows). Clipped to ``n_samples``.
 n_cell_probes : int, default=2
     Nearest cells a query visits (clipped to the number of cells).
 metric : {"euclidean", "cosine"}, default="euclidean"

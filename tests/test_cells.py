@@ -8,6 +8,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn_lsh import LSHKNeighborsClassifier, LSHNearestNeighbors
 from sklearn_lsh._cells import bits_per_cell, cell_id_bits, fit_centroids, nearest_cells
 from sklearn_lsh._hashing import cell_keys, hash_keys, probe_keys
+from sklearn_lsh._index import row_bucket_size
 
 
 def recall(found, exact):
@@ -100,7 +101,7 @@ def separated_clusters():
 def test_cells_find_the_neighbours_with_far_fewer_candidates(separated_clusters):
     X, Q, _, _ = separated_clusters
     exact = NearestNeighbors(n_neighbors=10).fit(X).kneighbors(Q)[1]
-    plain = LSHNearestNeighbors(n_neighbors=10, random_state=0).fit(X)
+    plain = LSHNearestNeighbors(n_neighbors=10, n_cells=1, random_state=0).fit(X)
     cells = LSHNearestNeighbors(n_neighbors=10, n_cells=40, n_cell_probes=1,
                                 random_state=0).fit(X)
     assert cells.n_cells_ == 40
@@ -187,7 +188,13 @@ def test_auto_uses_cells_only_where_global_hyperplanes_fail_to_split_the_data():
     rng = np.random.RandomState(0)
     centres = rng.normal(scale=20.0, size=(20, 16))
     tight = centres[rng.randint(20, size=8000)] + rng.normal(scale=0.3, size=(8000, 16))
-    assert LSHNearestNeighbors(random_state=0).fit(tight).n_cells_ == 4  # 8000 / 2000
+    # Starts at 8000 / 2000 = 4 cells; 20 clusters in 4 cells leave buckets of ~370
+    # rows, so the cells double until their buckets are near the 16 aimed at.
+    auto = LSHNearestNeighbors(random_state=0).fit(tight)
+    assert auto.n_cells_ == 32
+    assert row_bucket_size(auto.index_["bucket_starts"]) < 32
+    four = LSHNearestNeighbors(n_cells=4, random_state=0).fit(tight)
+    assert row_bucket_size(four.index_["bucket_starts"]) > 4 * 16
     spread = rng.normal(size=(8000, 16))
     assert LSHNearestNeighbors(random_state=0).fit(spread).n_cells_ == 1
     # Bits chosen by the user are meant for the whole space: no cells.
