@@ -16,9 +16,12 @@ class LSHNearestNeighbors(LSHKNeighborsMixin, LSHRadiusNeighborsMixin, LSHNeighb
     A drop-in replacement for :class:`sklearn.neighbors.NearestNeighbors` when
     exact search is too slow. ``fit`` hashes every sample into ``n_tables``
     tables, each keyed by the signs of ``n_hyperplanes`` random projections and
-    stored as a sorted key array. A query collects the samples of its own bucket
-    and of ``n_probes`` nearby buckets in every table, pre-ranks them by a cheap
-    projected distance and ranks the best ``n_candidates`` by the exact metric.
+    stored as a sorted key array; on tightly clustered data the samples are
+    first split into k-means cells, each hashed by hyperplanes through its
+    centroid (``n_cells``). A query collects the samples of its own bucket
+    and of ``n_probes`` nearby buckets in every table (in each of its
+    ``n_cell_probes`` nearest cells), pre-ranks them by a cheap projected
+    distance and ranks the best ``n_candidates`` by the exact metric.
 
     Parameters
     ----------
