@@ -101,8 +101,10 @@ def fit_index(X, *, metric, n_bits, n_tables, random_state, n_cells=1,
     while True:
         hash_functions, keys = _hash_in_cells(projected, scales, n_cells, n_bits, n_tables,
                                               bucket_size, random_state)
-        if not (refine and _cells_too_coarse(keys, n_cells, bucket_size)):
-            break
+        fitted = hash_functions["centroids"].shape[0]
+        if not (refine and fitted == n_cells and
+                _cells_too_coarse(keys, n_cells, bucket_size)):
+            break  # fine enough, or no more distinct rows to split into cells
         n_cells *= 2
     index = dict(hash_functions, mean=mean, axes=axes,
                  scale=np.array(scale, dtype=np.float64))
@@ -132,6 +134,7 @@ def _hash_in_cells(projected, scales, n_cells, n_bits, n_tables, bucket_size, ra
     keys : ndarray of shape (n_tables, n_samples), uint64
     """
     centroids = fit_centroids(projected, n_cells, random_state)
+    n_cells = centroids.shape[0]  # fewer when the rows have fewer distinct values
     cells = nearest_cells(projected, centroids, 1)[:, 0]
     if n_bits is None:
         cell_bits = bits_per_cell(np.bincount(cells, minlength=n_cells), bucket_size,

@@ -32,15 +32,20 @@ def fit_centroids(projected, n_cells, random_state, *, max_iter=20):
 
     Returns
     -------
-    ndarray of shape (n_cells, n_components), float32
+    ndarray of shape (n_fitted, n_components), float32
+        ``n_fitted = min(n_cells, distinct rows in the sample)``: duplicated
+        rows cannot fill more cells.
     """
     n_samples, n_components = projected.shape
     if n_cells == 1:
         return np.zeros((1, n_components), dtype=np.float32)
     n_rows = min(n_samples, ROWS_PER_CELL * n_cells)
-    sample = np.sort(random_state.choice(n_samples, n_rows, replace=False))
+    sample = projected[np.sort(random_state.choice(n_samples, n_rows, replace=False))]
+    n_cells = min(n_cells, np.unique(sample, axis=0).shape[0])
+    if n_cells == 1:
+        return sample[:1].astype(np.float32)
     kmeans = KMeans(n_clusters=n_cells, n_init=1, max_iter=max_iter,
-                    random_state=random_state).fit(projected[sample])
+                    random_state=random_state).fit(sample)
     return kmeans.cluster_centers_.astype(np.float32)
 
 

@@ -217,3 +217,20 @@ def test_cells_give_csr_input_the_same_answers_as_dense(blobs, metric):
     np.testing.assert_allclose(sparse_distances, distances, rtol=1e-6, atol=1e-9)
     exact = NearestNeighbors(n_neighbors=5, metric=metric).fit(X).kneighbors(Q)[1]
     assert recall(indices, exact) >= 0.9
+
+
+def test_duplicated_rows_fill_no_more_cells_than_they_have_values():
+    import warnings
+
+    X = np.repeat(np.random.RandomState(0).normal(size=(3, 4)), 2000, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no k-means warning about empty clusters
+        auto = LSHNearestNeighbors(n_neighbors=3, random_state=0).fit(X)
+        fixed = LSHNearestNeighbors(n_neighbors=3, n_cells=10, random_state=0).fit(X)
+    assert auto.n_cells_ <= 3 and fixed.n_cells_ == 3
+    for model in (auto, fixed):
+        distances, indices = model.kneighbors(X[[0, 2000, 4000]])
+        assert_array_equal(distances, 0)
+        assert_array_equal(indices // 2000, [[0] * 3, [1] * 3, [2] * 3])
+    identical = LSHNearestNeighbors(n_cells=5, random_state=0).fit(np.ones((100, 2)))
+    assert identical.n_cells_ == 1
