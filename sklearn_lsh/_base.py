@@ -83,7 +83,7 @@ class LSHNeighborsBase(BaseEstimator):
         self.index_ = _build.fit_index(
             X, metric=self.metric, n_bits=n_bits, n_tables=self.n_tables,
             n_cells=n_cells, random_state=check_random_state(self.random_state))
-        self.n_hyperplanes_ = self.index_["hyperplanes"].shape[1] // self.n_tables
+        self.n_hyperplanes_ = _build.table_shape(self.index_)[1]
         self.n_cells_ = self.index_["centroids"].shape[0]
         self._fit_X = X
         self.n_samples_fit_ = n_samples

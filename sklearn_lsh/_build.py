@@ -81,7 +81,8 @@ def fit_index(X, *, metric, n_bits, n_tables, random_state, n_cells=1,
         positions to sample indices and back, ``sorted_keys`` and ``order``
         (n_tables, n_samples), ``order`` holding storage positions, and the
         tables' bucket directory ``bucket_keys``, ``bucket_starts`` and
-        ``bucket_offsets`` (see :func:`~sklearn_lsh._index.bucket_directory`).
+        ``bucket_offsets`` (see :func:`~sklearn_lsh._index.bucket_directory`),
+        and ``row_bucket_size`` (0-d, see :func:`~sklearn_lsh._index.row_bucket_size`).
     """
     scale = data_scale(X)
     rows = prepare_rows(X, metric, scale)
@@ -236,10 +237,12 @@ def extend_index(index, X_new, *, metric):
 
 
 def set_tables(index, sorted_keys):
-    """Store the sorted keys and their bucket directory in ``index``."""
+    """Store the sorted keys, their bucket directory and the bucket a row falls in."""
     index["sorted_keys"] = sorted_keys
     index["bucket_keys"], index["bucket_starts"], index["bucket_offsets"] = \
         bucket_directory(sorted_keys)
+    # Once per build, not per query call: at 10^6 rows it costs more than a query.
+    index["row_bucket_size"] = np.array(row_bucket_size(index["bucket_starts"]))
 
 
 def index_keys(index, projected, cells, n_tables):

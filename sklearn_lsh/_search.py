@@ -19,7 +19,6 @@ from ._index import (
     bucket_bounds,
     gather_candidates,
     raw_candidate_counts,
-    row_bucket_size,
     split_by_budget,
 )
 from ._rerank import pair_distances, projected_sq_distances, shortlist, top_k
@@ -156,7 +155,7 @@ def _expected_candidates(index, params):
     """Raw candidates of a typical query: probed buckets times the bucket a row is in."""
     n_tables, _ = table_shape(index)
     n_keys = (1 + params["n_probes"]) * params["n_cell_probes"]
-    return int(n_tables * n_keys * row_bucket_size(index["bucket_starts"]))
+    return int(n_tables * n_keys * index["row_bucket_size"])
 
 
 def _probe(index, query_rows, projected, metric, n_probes, n_cell_probes):

@@ -117,7 +117,7 @@ def test_cells_find_the_neighbours_with_far_fewer_candidates(separated_clusters)
     assert mean_bucket(cells) < 32
 
 
-def test_cells_answer_exactly_like_sklearn_on_easy_queries(separated_clusters):
+def test_cells_find_nearly_every_neighbour_of_easy_queries_with_exact_distances(separated_clusters):
     X, Q, y, y_test = separated_clusters
     model = LSHNearestNeighbors(n_neighbors=5, n_cells=40, n_tables=12,
                                 random_state=0).fit(X)
