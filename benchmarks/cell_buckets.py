@@ -18,7 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import datasets  # noqa: E402
 
 from sklearn_lsh import LSHNearestNeighbors  # noqa: E402
-from sklearn_lsh._index import row_bucket_size  # noqa: E402
 
 
 def main(argv=None):
@@ -39,7 +38,7 @@ def main(argv=None):
                                         random_state=0).fit(data.train)
             label = str(n_cells)
             print(f"| {data.name} | {label} → {model.n_cells_} | {model.n_hyperplanes_} | "
-                  f"{row_bucket_size(model.index_['bucket_starts']):.1f} |", flush=True)
+                  f"{model.index_.row_bucket_size:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def grow_rows(args):
 def memory_rows(args):
     data = datasets.embeddings(n_train=args.n_train, n_test=0)
     model = LSHNearestNeighbors(n_neighbors=K, random_state=0).fit(data.train)
-    index_mb = sum(a.nbytes for a in model.index_.values()) / 2**20
+    index_mb = model.index_.nbytes / 2**20
     rows = []
     for n_queries in args.query_counts:
         queries = datasets.embeddings(n_train=n_queries, n_test=0, seed=1).train

@@ -46,7 +46,7 @@ def recall_at_k(found_distances, true_kth):
 
 
 def index_bytes(estimator):
-    return sum(a.nbytes for a in estimator.index_.values())
+    return estimator.index_.nbytes
 
 
 def sweep_configs(kind, n_train):

@@ -1,7 +1,8 @@
 """Base class and mixins shared by every LSH estimator.
 
-The estimators only validate, resolve parameters and format results; all
-searching happens in :mod:`sklearn_lsh._search`, one engine for all of them.
+The estimators only validate, resolve parameters and format results; they
+hold the fitted index as ``index_``, an :class:`~sklearn_lsh._lsh_index.LSHIndex`,
+and talk to it through its methods.
 """
 
 import warnings
@@ -17,9 +18,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _build, _search
-from ._cells import cell_id_bits
 from ._hashing import MAX_BITS, MAX_PROBE_BITS
+from ._lsh_index import LSHIndex, QuerySettings
 
 #: ``n_candidates="auto"`` re-ranks this many candidates per neighbour, and at least
 #: ``AUTO_MIN_CANDIDATES``.
@@ -32,8 +32,9 @@ SUPPORTED_METRICS = ("cosine", "euclidean")
 class LSHNeighborsBase(BaseEstimator):
     """Parameters, validation and fitting shared by the LSH estimators.
 
-    Fitted state: ``_fit_X`` (the training rows, not copied) and ``index_``
-    (a dict of numpy arrays, see :func:`sklearn_lsh._build.fit_index`).
+    Fitted state: ``index_``, an :class:`~sklearn_lsh._lsh_index.LSHIndex`
+    that holds the training rows (not copied) as ``index_.data``, also
+    readable as ``_fit_X`` like scikit-learn's neighbors estimators.
     """
 
     _parameter_constraints: dict = {
@@ -72,23 +73,21 @@ class LSHNeighborsBase(BaseEstimator):
             X, y = validate_data(self, X, y, accept_sparse="csr", multi_output=True,
                                  dtype=[np.float64, np.float32], reset=True)
             self._store_targets(y)
-        n_samples = X.shape[0]
-        n_cells = None if self.n_cells == "auto" else min(self.n_cells, n_samples)
-        n_bits = None if self.n_hyperplanes == "auto" else self.n_hyperplanes
-        if n_bits is not None and n_cells and n_bits + cell_id_bits(n_cells) > MAX_BITS:
-            raise ValueError(
-                f"n_hyperplanes={n_bits} leaves no room in a {MAX_BITS}-bit key for "
-                f"{n_cells} cell numbers: use at most "
-                f"{MAX_BITS - cell_id_bits(n_cells)} hyperplanes or fewer cells.")
-        self.index_ = _build.fit_index(
-            X, metric=self.metric, n_bits=n_bits, n_tables=self.n_tables,
-            n_cells=n_cells, random_state=check_random_state(self.random_state))
-        self.n_hyperplanes_ = _build.table_shape(self.index_)[1]
-        self.n_cells_ = self.index_["centroids"].shape[0]
-        self._fit_X = X
-        self.n_samples_fit_ = n_samples
+        self.index_ = LSHIndex.fit(
+            X, metric=self.metric,
+            n_bits=None if self.n_hyperplanes == "auto" else self.n_hyperplanes,
+            n_tables=self.n_tables, n_cells=None if self.n_cells == "auto" else self.n_cells,
+            random_state=check_random_state(self.random_state))
+        self.n_hyperplanes_ = self.index_.n_bits
+        self.n_cells_ = self.index_.n_cells
+        self.n_samples_fit_ = self.index_.n_samples
         self.effective_metric_ = self.metric
         return self
+
+    @property
+    def _fit_X(self):
+        """The training rows, as scikit-learn's neighbors estimators name them."""
+        return self.index_.data
 
     def _partial_fit(self, X):
         """Add rows to the index, hashed with the fitted functions; fit on the first call.
@@ -101,12 +100,12 @@ class LSHNeighborsBase(BaseEstimator):
         X = self._validate_queries(X, allow_empty=True)
         if X.shape[0] == 0:
             return self
-        index = _build.extend_index(self.index_, X, metric=self.effective_metric_)
         stack = sp.vstack if sp.issparse(X) else np.vstack
         fit_X = stack([self._fit_X, X])
         if sp.issparse(fit_X):
             fit_X = fit_X.tocsr()
-        self.index_, self._fit_X, self.n_samples_fit_ = index, fit_X, fit_X.shape[0]
+        self.index_ = self.index_.extend(X, fit_X)
+        self.n_samples_fit_ = self.index_.n_samples
         return self
 
     def _store_targets(self, y):
@@ -139,10 +138,13 @@ class LSHNeighborsBase(BaseEstimator):
             X = sp.csr_matrix(X) if sp.issparse(self._fit_X) else X.toarray()
         return X.astype(self._fit_X.dtype, copy=False)
 
-    def _n_candidates(self, n_neighbors):
-        if self.n_candidates == "auto":
-            return max(AUTO_MIN_CANDIDATES, AUTO_CANDIDATES_PER_NEIGHBOR * n_neighbors)
-        return self.n_candidates
+    def _query_settings(self, n_neighbors):
+        """The search parameters of one query call."""
+        n_candidates = self.n_candidates
+        if n_candidates == "auto":
+            n_candidates = max(AUTO_MIN_CANDIDATES, AUTO_CANDIDATES_PER_NEIGHBOR * n_neighbors)
+        return QuerySettings(n_probes=self.n_probes, n_cell_probes=self.n_cell_probes,
+                             n_candidates=n_candidates)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -202,10 +204,9 @@ class LSHKNeighborsMixin:
                 f"Expected {inequality}, but n_neighbors = {n_neighbors}, "
                 f"n_samples_fit = {self.n_samples_fit_}, n_samples = {n_queries}")
 
-        distances, indices = _search.kneighbors(
-            self.index_, self._fit_X, X, int(n_neighbors), metric=self.effective_metric_,
-            n_probes=self.n_probes, n_candidates=self._n_candidates(n_neighbors),
-            n_cell_probes=self.n_cell_probes, exclude_self=query_is_train, n_jobs=self.n_jobs)
+        distances, indices = self.index_.kneighbors(
+            X, int(n_neighbors), self._query_settings(n_neighbors),
+            exclude_self=query_is_train, n_jobs=self.n_jobs)
         return (distances, indices) if return_distance else indices
 
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
@@ -288,10 +289,9 @@ class LSHRadiusNeighborsMixin:
         query_is_train = X is None
         if not query_is_train:
             X = self._validate_queries(X)
-        indptr, indices, distances = _search.radius_neighbors(
-            self.index_, self._fit_X, X, float(radius), metric=self.effective_metric_,
-            n_probes=self.n_probes, n_cell_probes=self.n_cell_probes,
-            exclude_self=query_is_train, n_jobs=self.n_jobs)
+        indptr, indices, distances = self.index_.radius_neighbors(
+            X, float(radius), self._query_settings(1), exclude_self=query_is_train,
+            n_jobs=self.n_jobs)
         if not sort_results:
             # Like scikit-learn's unsorted results: ascending index within a query.
             order = np.lexsort((indices, np.repeat(np.arange(len(indptr) - 1),

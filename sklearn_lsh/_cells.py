@@ -7,12 +7,30 @@ k-means cells first, and hashing each row by hyperplanes through its cell's
 centroid, puts the cuts where the data is. A query visits its nearest cells.
 
 Nothing here knows about scikit-learn estimators; every function takes and
-returns plain arrays. One cell (the default) is plain random-hyperplane LSH.
+returns plain arrays. One cell is plain random-hyperplane LSH. The
+``n_cells="auto"`` policy (:func:`fit_hash_functions` with ``n_cells=None``)
+lives here too.
 """
 
 import numpy as np
 from sklearn.cluster import KMeans
 
+from ._hashing import MAX_BITS, HashFunctions, draw_hyperplanes
+from ._index import bucket_directory, row_bucket_size
+
+#: Rows per bucket that ``n_hyperplanes="auto"`` aims for, in every cell
+#: (the classic ``log2(n / bucket_size)`` bits).
+AUTO_BUCKET_SIZE = 16
+#: ``n_cells="auto"`` splits the data into cells of about this many rows ...
+AUTO_CELL_SIZE = 2000
+#: ... when global hyperplanes leave buckets this many times too large ...
+AUTO_CELL_TRIGGER = 8
+#: ... in this many trial tables.
+AUTO_TRIAL_TABLES = 4
+#: The cells are then doubled while their own buckets stay this many times too large ...
+AUTO_REFINE_TRIGGER = 4
+#: ... and halved cells would still hold this many rows on average.
+AUTO_MIN_CELL_ROWS = 250
 #: k-means is fitted on at most this many rows per cell.
 ROWS_PER_CELL = 40
 #: Rows assigned to cells per block (bounds the block's distance matrix).
@@ -103,3 +121,105 @@ def bits_per_cell(cell_sizes, bucket_size, max_bits):
 def cell_id_bits(n_cells):
     """Key bits that hold a cell number (0 for a single cell)."""
     return int(n_cells - 1).bit_length()
+
+
+def fit_hash_functions(projected, axis_scales, *, n_cells, n_bits, n_tables, random_state,
+                       bucket_size=AUTO_BUCKET_SIZE):
+    """Fit the cells and the hyperplanes, and hash every row.
+
+    Parameters
+    ----------
+    projected : ndarray of shape (n_samples, n_components), float32
+        The rows in the hash space.
+    axis_scales : ndarray of shape (n_components,)
+        Standard deviation along each axis of the hash space.
+    n_cells : int or None
+        At most ``n_samples``; ``None`` decides from the data (``n_cells="auto"``):
+        :func:`auto_n_cells` to start with, then doubled while
+        :func:`cells_too_coarse` (only when ``n_bits`` is ``None`` too).
+    n_bits : int or None
+        Hyperplanes per table; ``None`` lets each cell use
+        ``round(log2(cell size / bucket_size))`` of them (:func:`bits_per_cell`).
+    n_tables : int
+    random_state : numpy.random.RandomState
+    bucket_size : float
+        Rows per bucket that ``n_bits=None`` aims for.
+
+    Returns
+    -------
+    functions : HashFunctions
+    keys : ndarray of shape (n_tables, n_samples), uint64
+        Every row's key, hashed in its nearest cell.
+    """
+    refine = n_cells is None and n_bits is None
+    if n_cells is None:
+        n_cells = auto_n_cells(projected, axis_scales, n_bits, bucket_size, random_state)
+    refine = refine and n_cells > 1
+    while True:
+        functions, keys = hash_in_cells(projected, axis_scales, n_cells=n_cells,
+                                        n_bits=n_bits, n_tables=n_tables,
+                                        bucket_size=bucket_size, random_state=random_state)
+        if not (refine and functions.n_cells == n_cells
+                and cells_too_coarse(keys, n_cells, bucket_size)):
+            return functions, keys  # fine enough, or no more distinct rows to split
+        n_cells *= 2
+
+
+def hash_in_cells(projected, axis_scales, *, n_cells, n_bits, n_tables, bucket_size,
+                  random_state):
+    """Fit ``n_cells`` cells (fewer when the rows have fewer distinct values) and
+    the hyperplanes, and hash every row in its nearest cell; see
+    :func:`fit_hash_functions`."""
+    centroids = fit_centroids(projected, n_cells, random_state)
+    n_cells = centroids.shape[0]
+    cells = nearest_cells(projected, centroids, 1)[:, 0]
+    if n_bits is None:
+        cell_bits = bits_per_cell(np.bincount(cells, minlength=n_cells), bucket_size,
+                                  MAX_BITS - cell_id_bits(n_cells))
+        n_bits = int(cell_bits.max())
+    else:
+        cell_bits = np.full(n_cells, n_bits, dtype=np.int64)
+    functions = HashFunctions(
+        hyperplanes=draw_hyperplanes(axis_scales, n_tables, n_bits, random_state),
+        centroids=centroids, cell_bits=cell_bits, n_tables=n_tables)
+    return functions, functions.keys(projected, cells)
+
+
+def auto_n_cells(projected, axis_scales, n_bits, bucket_size, random_state):
+    """``n_cells="auto"``: one cell, unless global hyperplanes fail to split the data.
+
+    A few trial tables hash the rows with hyperplanes through the mean, with
+    ``round(log2(n_samples / bucket_size))`` bits. When the bucket a row lands in
+    holds on average more than ``AUTO_CELL_TRIGGER`` times ``bucket_size`` rows,
+    the data is clustered too tightly for global hyperplanes, and it is split
+    into ``round(n_samples / AUTO_CELL_SIZE)`` cells. A fixed ``n_bits`` was
+    chosen for the whole space: one cell.
+
+    Returns
+    -------
+    int
+    """
+    n_samples, n_components = projected.shape
+    n_cells = int(round(n_samples / AUTO_CELL_SIZE))
+    if n_bits is not None or n_cells < 2:
+        return 1
+    bits = int(bits_per_cell(np.array([n_samples]), bucket_size, MAX_BITS)[0])
+    trial = HashFunctions(
+        hyperplanes=draw_hyperplanes(axis_scales, AUTO_TRIAL_TABLES, bits, random_state),
+        centroids=np.zeros((1, n_components), dtype=np.float32),
+        cell_bits=np.array([bits]), n_tables=AUTO_TRIAL_TABLES)
+    keys = trial.keys(projected, np.zeros(n_samples, dtype=np.int64))
+    _, starts, _ = bucket_directory(np.sort(keys, axis=1))
+    return n_cells if row_bucket_size(starts) > AUTO_CELL_TRIGGER * bucket_size else 1
+
+
+def cells_too_coarse(keys, n_cells, bucket_size):
+    """Whether ``n_cells="auto"`` should double the cells: their hyperplanes still
+    leave a row's bucket over ``AUTO_REFINE_TRIGGER`` times ``bucket_size`` (a cell
+    holding several tight clusters has its centroid between them), and cells
+    of half the size would still hold ``AUTO_MIN_CELL_ROWS`` rows on average."""
+    n_samples = keys.shape[1]
+    if 2 * n_cells * AUTO_MIN_CELL_ROWS > n_samples:
+        return False
+    _, starts, _ = bucket_directory(np.sort(keys[:1], axis=1))
+    return row_bucket_size(starts) > AUTO_REFINE_TRIGGER * bucket_size

@@ -47,8 +47,8 @@ class LSHKNeighborsClassifier(LSHKNeighborsMixin, ClassifierMixin, LSHNeighborsB
         Number of k-means cells, as resolved at fit.
     outputs_2d_ : bool
         False when ``y`` was 1-D (or a column) at fit, True otherwise.
-    index_ : dict of ndarray
-        The hash tables and fitted hash functions.
+    index_ : LSHIndex
+        The fitted index: the training rows, hash functions and sorted tables.
 
     See Also
     --------

@@ -9,8 +9,9 @@ written once here and put in place by :func:`fill_doc`.
 INDEX_PARAMETERS = """\
 n_hyperplanes : int or "auto", default="auto"
     Hyperplanes (bits of a key) per table, from 1 to 64. More bits make
-    smaller buckets: faster queries, lower recall. ``"auto"`` uses
-    ``round(log2(n_samples / 16))``, clipped to [1, 64].
+    smaller buckets: faster queries, lower recall. ``"auto"`` gives each
+    k-means cell ``round(log2(cell size / 16))`` bits, clipped to [1, 64]
+    (with one cell, ``round(log2(n_samples / 16))``).
 n_tables : int, default=10
     Independent hash tables. More tables raise recall and cost memory
     (12 bytes per sample and table) and query time.
@@ -42,9 +43,10 @@ random_state : int, RandomState instance or None, default=None
     Seeds the principal-axis sample and the hyperplanes. Pass an int for
     reproducible results across multiple function calls.
 n_jobs : int, default=None
-    Number of threads answering query chunks in parallel. ``None`` means 1
-    unless in a :obj:`joblib.parallel_backend` context; ``-1`` means all
-    processors. Results do not depend on it.
+    Number of parallel jobs answering query chunks (threads, unless a
+    :func:`joblib.parallel_config` context chooses another backend). ``None``
+    means 1 unless in a :func:`joblib.parallel_config` context; ``-1`` means
+    all processors. Results do not depend on it, nor on the backend.
 """
 
 _FRAGMENTS = {"%(index_parameters)s": INDEX_PARAMETERS}

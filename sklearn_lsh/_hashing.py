@@ -1,30 +1,20 @@
-"""Random-hyperplane hash family: hash space, sign-bit keys and probe sequences.
+"""Random-hyperplane hash family: sign-bit keys and probe sequences.
 
-Nothing here knows about scikit-learn estimators; every function takes and
-returns plain arrays.
+Nothing here knows about scikit-learn; every function takes and returns plain
+numpy arrays. Rows are hashed in the hash space of :mod:`sklearn_lsh._projection`.
 
-The hash space is fitted once on the training data:
-
-* rows are L2-normalised first when the metric is cosine;
-* rows are centred on the training mean (hyperplanes through the origin are
-  badly placed for all-positive data such as pixels or counts);
-* rows are projected on the leading principal axes of a training sample.
-  The projection is orthonormal, so distances in it never exceed the true
-  (centred, normalised) distances: they serve as a cheap lower bound for
-  pre-ranking and pruning candidates;
-* hyperplanes are Gaussian in a *half-whitened* projection (each principal
-  coordinate divided by the square root of its standard deviation). Raw
-  principal coordinates put most hyperplanes across the few dominant axes and
-  the buckets are uneven; full whitening balances the buckets but gives the
-  low-variance axes, which matter little to a distance, as many hyperplanes as
-  the dominant ones. On fashion-mnist the half-way point finds more true
-  neighbours per candidate than either end.
+Hyperplanes are Gaussian in a *half-whitened* projection (each principal
+coordinate divided by the square root of its standard deviation). Raw
+principal coordinates put most hyperplanes across the few dominant axes and
+the buckets are uneven; full whitening balances the buckets but gives the
+low-variance axes, which matter little to a distance, as many hyperplanes as
+the dominant ones. On fashion-mnist the half-way point finds more true
+neighbours per candidate than either end.
 """
 
+from dataclasses import dataclass, field
+
 import numpy as np
-import scipy.sparse as sp
-from sklearn.preprocessing import normalize
-from sklearn.utils.extmath import safe_sparse_dot
 
 #: Largest number of bits one uint64 key holds.
 MAX_BITS = 64
@@ -32,101 +22,102 @@ MAX_BITS = 64
 #: Probing flips subsets of at most this many lowest-margin bits per table.
 MAX_PROBE_BITS = 10
 
+#: Rows hashed at once (bounds the margins' memory: rows x tables x bits).
+HASH_BLOCK = 2**15
 
-#: Data whose largest magnitude is within ``2**±SAFE_EXPONENT`` is hashed as it is.
-SAFE_EXPONENT = 32
 
+@dataclass(frozen=True, eq=False)
+class HashFunctions:
+    """The fitted hash functions: cells and the hyperplanes through their centroids.
 
-def data_scale(X):
-    """A power of two that brings the largest magnitude of ``X`` near 1.
+    Row ``i`` of cell ``c`` has, in table ``t``, the key holding ``c`` above the
+    signs of its lowest ``cell_bits[c]`` margins to hyperplanes
+    ``t * n_bits ... t * n_bits + n_bits - 1`` through centroid ``c`` (see
+    :func:`cell_keys`). One cell at the origin is plain random-hyperplane LSH.
 
-    Values around 1e30 overflow (and around 1e-30 underflow) when squared in
-    float32; hashing ``X / scale`` instead avoids both, and dividing by a power
-    of two is exact.
-
-    Parameters
+    Attributes
     ----------
-    X : ndarray or CSR matrix of shape (n_rows, n_features)
-
-    Returns
-    -------
-    float
-        1.0 when the data is already in a safe range, else ``2**e``.
+    hyperplanes : ndarray of shape (n_components, n_tables * n_bits), float32
+        Normals, from :func:`draw_hyperplanes`.
+    centroids : ndarray of shape (n_cells, n_components), float32
+        Cell centroids in the hash space.
+    cell_bits : ndarray of shape (n_cells,), int64
+        Sign bits each cell's keys use, at most ``n_bits``.
+    n_tables : int
+    centroid_margins : ndarray of shape (n_cells, n_tables * n_bits), float32
+        ``centroids @ hyperplanes``, derived.
     """
-    values = X.data if sp.issparse(X) else X
-    if values.size == 0:
-        return 1.0
-    peak = max(float(values.max()), -float(values.min()))
-    if peak == 0 or 2.0**-SAFE_EXPONENT <= peak <= 2.0**SAFE_EXPONENT:
-        return 1.0
-    exponent = np.clip(np.round(np.log2(peak)), -120, 120)
-    return float(2.0**exponent)
 
+    hyperplanes: np.ndarray
+    centroids: np.ndarray
+    cell_bits: np.ndarray
+    n_tables: int
+    centroid_margins: np.ndarray = field(init=False, repr=False)
 
-def prepare_rows(X, metric, scale=1.0):
-    """Rows as the hash space sees them: divided by ``scale``, then L2-normalised for cosine.
+    def __post_init__(self):
+        object.__setattr__(self, "centroid_margins", self.centroids @ self.hyperplanes)
 
-    Parameters
-    ----------
-    X : ndarray or CSR matrix of shape (n_rows, n_features)
-    metric : {"euclidean", "cosine"}
-    scale : float
-        A power of two from :func:`data_scale`.
+    @property
+    def n_bits(self):
+        """Hyperplanes per table (the most bits any cell uses)."""
+        return self.hyperplanes.shape[1] // self.n_tables
 
-    Returns
-    -------
-    ndarray or CSR matrix of shape (n_rows, n_features), a new array when it
-    differs from ``X``; ``X`` itself is never modified. Zero rows stay zero.
-    """
-    if scale != 1.0:
-        X = X * (1.0 / scale)
-    if metric == "cosine":
-        return normalize(X, copy=True)
-    return X
+    @property
+    def n_cells(self):
+        return self.centroids.shape[0]
 
+    @property
+    def nbytes(self):
+        return sum(a.nbytes for a in (self.hyperplanes, self.centroids, self.cell_bits,
+                                      self.centroid_margins))
 
-def fit_principal_axes(X, n_components, random_state, *, n_iter=4):
-    """Mean and leading principal axes of ``X`` (dense or CSR) without densifying it.
+    def keys(self, projected, cells):
+        """Every row's key in every table.
 
-    A randomized range finder (Halko et al. 2011) on the implicitly centred
-    matrix, so CSR input stays sparse.
+        Parameters
+        ----------
+        projected : ndarray of shape (n_rows, n_components), float32
+        cells : ndarray of shape (n_rows,), int
+            The cell each row is hashed in.
 
-    Parameters
-    ----------
-    X : ndarray or CSR matrix of shape (n_rows, n_features)
-    n_components : int
-        Number of axes, at most ``min(n_rows, n_features)``.
-    random_state : numpy.random.RandomState
-    n_iter : int
-        Power iterations.
+        Returns
+        -------
+        ndarray of shape (n_tables, n_rows), uint64
+            Rows are hashed in blocks, so the margins never exist for all rows at once.
+        """
+        n_rows = projected.shape[0]
+        keys = np.empty((self.n_tables, n_rows), dtype=np.uint64)
+        for start in range(0, n_rows, HASH_BLOCK):  # blocks of rows, never one per row
+            rows = slice(start, min(start + HASH_BLOCK, n_rows))
+            margins = projected[rows] @ self.hyperplanes - self.centroid_margins[cells[rows]]
+            keys[:, rows] = cell_keys(margins, cells[rows], self.cell_bits, self.n_tables,
+                                      self.n_bits)
+        return keys
 
-    Returns
-    -------
-    mean : ndarray of shape (n_features,), float64
-    axes : ndarray of shape (n_features, n_components), float64, orthonormal columns
-    scales : ndarray of shape (n_components,), float64
-        Standard deviation of the data along each axis (0 for a constant axis).
-    """
-    n_rows, n_features = X.shape
-    mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
-    n_oversampled = min(n_components + 10, n_rows, n_features)
+    def probe_keys(self, projected, nearest_cells, n_probes):
+        """The keys a query visits: its own and ``n_probes`` more per table, in each cell.
 
-    def centred_times(M):  # (X - mean) @ M
-        return safe_sparse_dot(X, M) - np.outer(np.ones(n_rows), mean @ M)
+        Parameters
+        ----------
+        projected : ndarray of shape (n_queries, n_components), float32
+        nearest_cells : ndarray of shape (n_queries, n_cell_probes), int
+            The cells each query visits.
+        n_probes : int
 
-    def centred_t_times(M):  # (X - mean).T @ M
-        return safe_sparse_dot(X.T, M) - np.outer(mean, M.sum(axis=0))
-
-    basis = random_state.standard_normal((n_features, n_oversampled))
-    range_basis, _ = np.linalg.qr(centred_times(basis))
-    for _ in range(n_iter):
-        basis, _ = np.linalg.qr(centred_t_times(range_basis))
-        range_basis, _ = np.linalg.qr(centred_times(basis))
-    small = centred_t_times(range_basis).T  # (n_oversampled, n_features)
-    _, singular_values, vt = np.linalg.svd(small, full_matrices=False)
-    axes = vt[:n_components].T
-    scales = singular_values[:n_components] / np.sqrt(max(n_rows - 1, 1))
-    return mean, axes, scales
+        Returns
+        -------
+        ndarray of shape (n_tables, n_queries, n_cell_probes * (1 + n_probes')), uint64
+            For each visited cell in turn, the query's key, then its probes in
+            order of increasing score (see :func:`probe_keys`).
+        """
+        margins = projected @ self.hyperplanes
+        visited = []
+        for cells in nearest_cells.T:  # one pass per visited cell, never per query
+            cell_margins = margins - self.centroid_margins[cells]
+            keys = cell_keys(cell_margins, cells, self.cell_bits, self.n_tables, self.n_bits)
+            visited.append(probe_keys(keys, cell_margins, self.n_tables, self.n_bits,
+                                      n_probes, n_usable_bits=self.cell_bits[cells]))
+        return np.concatenate(visited, axis=2)
 
 
 #: Exponent of the axis scales the hyperplanes are divided by (1 = full whitening).
@@ -153,25 +144,6 @@ def draw_hyperplanes(scales, n_tables, n_bits, random_state):
     normals = random_state.standard_normal((scales.shape[0], n_tables * n_bits))
     safe_scales = np.where(scales > 0, scales, 1.0) ** WHITENING_POWER
     return (normals / safe_scales[:, None]).astype(np.float32)
-
-
-def project(X, mean, axes):
-    """Coordinates of centred rows on the principal axes.
-
-    Parameters
-    ----------
-    X : ndarray or CSR matrix of shape (n_rows, n_features)
-    mean : ndarray of shape (n_features,)
-    axes : ndarray of shape (n_features, n_components)
-
-    Returns
-    -------
-    ndarray of shape (n_rows, n_components), float32
-    """
-    axes = axes.astype(X.dtype, copy=False)
-    projected = safe_sparse_dot(X, axes, dense_output=True)
-    projected -= (mean @ axes).astype(projected.dtype)
-    return np.asarray(projected, dtype=np.float32)
 
 
 def hash_keys(margins, n_tables, n_bits):
@@ -273,42 +245,6 @@ def probe_keys(keys, margins, n_tables, n_bits, n_probes, n_usable_bits=None):
 #: Margin given to bits outside a key; its square, summed over MAX_PROBE_BITS bits,
 #: stays finite in float32.
 _NEVER_FLIPPED = np.float32(1e15)
-
-
-def informative_components(scales, total_variance, fraction):
-    """Fewest leading principal axes that explain ``fraction`` of the variance.
-
-    Parameters
-    ----------
-    scales : ndarray of shape (n_components,)
-        Standard deviation along each axis, descending.
-    total_variance : float
-        Sum of the variances of all features.
-    fraction : float
-        In (0, 1].
-
-    Returns
-    -------
-    int
-        Between 1 and ``n_components``; ``n_components`` when even all of them
-        explain less.
-    """
-    explained = np.cumsum(scales**2)
-    if total_variance <= 0:
-        return max(1, int(np.count_nonzero(scales > 0)))
-    enough = np.flatnonzero(explained >= fraction * total_variance)
-    return int(enough[0]) + 1 if enough.size else scales.shape[0]
-
-
-def total_variance(X):
-    """Sum of the feature variances of ``X`` (dense or CSR), without densifying it."""
-    n_rows = X.shape[0]
-    mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
-    if sp.issparse(X):
-        sum_sq = float(X.multiply(X).sum())
-    else:
-        sum_sq = float(np.einsum("ij,ij->", X, X, dtype=np.float64))
-    return max(sum_sq - n_rows * float(mean @ mean), 0.0) / max(n_rows - 1, 1)
 
 
 def _nonempty_subsets(n_items):

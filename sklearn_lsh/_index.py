@@ -1,8 +1,10 @@
 """Hash tables stored as sorted key arrays, looked up with ``np.searchsorted``.
 
-A table is a pair ``(sorted_keys, order)``: ``sorted_keys[t]`` holds table
-``t``'s keys in ascending order and ``order[t]`` the sample indices that sort
-them. The samples in a bucket ``key`` are ``order[t, lo:hi]`` with
+A table is a pair ``(sorted_keys, members)``: ``sorted_keys[t]`` holds table
+``t``'s keys in ascending order and ``members[t]`` the rows that carry them, as
+row numbers of the ``keys`` the table was built from (the fitted index numbers
+its rows by storage position, see :class:`sklearn_lsh._lsh_index.LSHIndex`).
+The rows in a bucket ``key`` are ``members[t, lo:hi]`` with
 ``lo, hi = searchsorted(sorted_keys[t], key, left/right)``; queries find the
 same bounds with one ``searchsorted`` among the table's distinct keys
 (:func:`bucket_directory`), a much shorter sorted array.
@@ -13,7 +15,7 @@ import numpy as np
 
 
 def index_dtype(n_samples):
-    """Smallest signed integer type that indexes ``n_samples`` rows."""
+    """Smallest signed integer type that numbers ``n_samples`` rows."""
     return np.int32 if n_samples < 2**31 else np.int64
 
 
@@ -22,53 +24,55 @@ def build_tables(keys):
 
     Parameters
     ----------
-    keys : ndarray of shape (n_tables, n_samples), uint64
+    keys : ndarray of shape (n_tables, n_rows), uint64
+        Column ``j`` holds row ``j``'s keys.
 
     Returns
     -------
-    sorted_keys : ndarray of shape (n_tables, n_samples), uint64
-    order : ndarray of shape (n_tables, n_samples), int32 or int64
-        Sample indices in key order; equal keys keep ascending sample index.
+    sorted_keys : ndarray of shape (n_tables, n_rows), uint64
+    members : ndarray of shape (n_tables, n_rows), int32 or int64
+        Row numbers in key order; equal keys keep ascending row number.
     """
-    order = np.argsort(keys, axis=1, kind="stable").astype(index_dtype(keys.shape[1]))
-    sorted_keys = np.take_along_axis(keys, order, axis=1)
-    return sorted_keys, order
+    members = np.argsort(keys, axis=1, kind="stable").astype(index_dtype(keys.shape[1]))
+    sorted_keys = np.take_along_axis(keys, members, axis=1)
+    return sorted_keys, members
 
 
-def merge_tables(sorted_keys, order, new_keys):
-    """Insert new samples into sorted tables without re-sorting the old ones.
+def merge_tables(sorted_keys, members, new_keys):
+    """Insert new rows into sorted tables without re-sorting the old ones.
 
-    The new samples get the indices ``n_old, n_old + 1, ...``. Each new key is
-    placed after every equal old key, so the result equals
+    The new rows get the numbers ``n_old, n_old + 1, ...``. Each new key is
+    placed after every equal old key, so when ``members`` came from
+    :func:`build_tables`, the result equals
     ``build_tables(np.hstack([old_keys, new_keys]))``.
 
     Parameters
     ----------
-    sorted_keys, order : ndarray of shape (n_tables, n_old)
+    sorted_keys, members : ndarray of shape (n_tables, n_old)
     new_keys : ndarray of shape (n_tables, n_new), uint64
 
     Returns
     -------
-    sorted_keys, order : ndarray of shape (n_tables, n_old + n_new)
+    sorted_keys, members : ndarray of shape (n_tables, n_old + n_new)
     """
     n_tables, n_old = sorted_keys.shape
     n_new = new_keys.shape[1]
-    new_sorted, new_order = build_tables(new_keys)
+    new_sorted, new_members = build_tables(new_keys)
     merged_keys = np.empty((n_tables, n_old + n_new), dtype=sorted_keys.dtype)
-    merged_order = np.empty((n_tables, n_old + n_new), dtype=index_dtype(n_old + n_new))
+    merged_members = np.empty((n_tables, n_old + n_new), dtype=index_dtype(n_old + n_new))
     is_new = np.empty(n_old + n_new, dtype=bool)
     for t in range(n_tables):  # one vectorised merge per table, never per sample
         # The i-th new key (in sorted order) lands after the `at[i]` old keys
         # not greater than it and after the i new keys before it.
         at = np.searchsorted(sorted_keys[t], new_sorted[t], side="right")
-        new_positions = at + np.arange(n_new)
+        new_slots = at + np.arange(n_new)
         is_new[:] = False
-        is_new[new_positions] = True
-        merged_keys[t, new_positions] = new_sorted[t]
+        is_new[new_slots] = True
+        merged_keys[t, new_slots] = new_sorted[t]
         merged_keys[t, ~is_new] = sorted_keys[t]
-        merged_order[t, new_positions] = new_order[t] + n_old
-        merged_order[t, ~is_new] = order[t]
-    return merged_keys, merged_order
+        merged_members[t, new_slots] = new_members[t] + n_old
+        merged_members[t, ~is_new] = members[t]
+    return merged_keys, merged_members
 
 
 def bucket_directory(sorted_keys):
@@ -156,17 +160,18 @@ def bucket_bounds(directory, probe_keys):
     )
 
 
-def gather_candidates(order, lo, hi):
-    """Distinct samples in each query's probed buckets, one padded row per query.
+def gather_candidates(members, lo, hi):
+    """Distinct rows in each query's probed buckets, one padded row per query.
 
     Parameters
     ----------
-    order : ndarray of shape (n_tables, n_samples)
+    members : ndarray of shape (n_tables, n_rows)
+        From :func:`build_tables`.
     lo, hi : ndarray of shape (n_queries, n_tables, n_probe_keys)
 
     Returns
     -------
-    ndarray of shape (n_queries, width), same dtype as ``order``
+    ndarray of shape (n_queries, width), same dtype as ``members``
         Row ``i`` holds query ``i``'s candidates in ascending order, then ``-1``
         up to ``width`` (the largest number of distinct candidates of a query).
     """
@@ -174,17 +179,17 @@ def gather_candidates(order, lo, hi):
     lengths = (hi - lo).ravel()
     counts = lengths.reshape(n_queries, -1).sum(axis=1)
     total = int(counts.sum())
-    # Concatenate the ranges order.ravel()[base:base + length] of every bucket.
-    base = (lo + (np.arange(lo.shape[1]) * order.shape[1])[None, :, None]).ravel()
+    # Concatenate the ranges members.ravel()[base:base + length] of every bucket.
+    base = (lo + (np.arange(lo.shape[1]) * members.shape[1])[None, :, None]).ravel()
     starts = np.cumsum(lengths) - lengths
-    positions = np.arange(total, dtype=np.int64) - np.repeat(starts - base, lengths)
+    flat = np.arange(total, dtype=np.int64) - np.repeat(starts - base, lengths)
     query_of = np.repeat(np.arange(n_queries), counts)
     row_starts = np.cumsum(counts) - counts
     columns = np.arange(total, dtype=np.int64) - np.repeat(row_starts, counts)
 
-    empty = np.iinfo(order.dtype).max  # sorts after every sample index
-    padded = np.full((n_queries, int(counts.max(initial=0))), empty, dtype=order.dtype)
-    padded[query_of, columns] = order.ravel()[positions]
+    empty = np.iinfo(members.dtype).max  # sorts after every row number
+    padded = np.full((n_queries, int(counts.max(initial=0))), empty, dtype=members.dtype)
+    padded[query_of, columns] = members.ravel()[flat]
     # Row-wise sorts are cheap (SIMD) and de-duplicate without hashing: sort,
     # blank the repeats, sort again to pack each row's distinct values first.
     padded.sort(axis=1)
@@ -210,15 +215,15 @@ def raw_candidate_counts(lo, hi):
     return (hi - lo).reshape(lo.shape[0], -1).sum(axis=1)
 
 
-def split_by_budget(counts, max_cells):
-    """Consecutive query batches whose padded ``(rows, max count)`` stays within budget.
+def split_by_budget(counts, max_entries):
+    """Consecutive query batches whose padded ``(queries, max count)`` stays within budget.
 
     Parameters
     ----------
     counts : ndarray of shape (n_queries,)
-    max_cells : int
-        Largest ``n_rows * max(counts of those rows)`` of a batch; a single
-        query larger than that forms a batch of its own.
+    max_entries : int
+        Largest ``n_queries * max(counts of those queries)`` of a batch; a
+        single query larger than that forms a batch of its own.
 
     Returns
     -------
@@ -227,8 +232,8 @@ def split_by_budget(counts, max_cells):
     batches, start, n_queries = [], 0, counts.shape[0]
     while start < n_queries:
         running_max = np.maximum.accumulate(np.maximum(counts[start:], 1))
-        cells = running_max * np.arange(1, n_queries - start + 1)
-        stop = start + max(1, int(np.searchsorted(cells, max_cells, side="right")))
+        entries = running_max * np.arange(1, n_queries - start + 1)
+        stop = start + max(1, int(np.searchsorted(entries, max_entries, side="right")))
         batches.append(slice(start, stop))
         start = stop
     return batches

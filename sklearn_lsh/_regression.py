@@ -40,8 +40,8 @@ class LSHKNeighborsRegressor(LSHKNeighborsMixin, RegressorMixin, LSHNeighborsBas
         cells, the largest number any cell uses).
     n_cells_ : int
         Number of k-means cells, as resolved at fit.
-    index_ : dict of ndarray
-        The hash tables and fitted hash functions.
+    index_ : LSHIndex
+        The fitted index: the training rows, hash functions and sorted tables.
 
     See Also
     --------

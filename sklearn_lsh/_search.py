@@ -1,26 +1,33 @@
-"""The query engine shared by every estimator: k-NN and radius queries on a fitted index.
+"""The query engine shared by every estimator: k-NN and radius queries on an :class:`LSHIndex`.
 
-The index is the ``dict`` of numpy arrays :func:`sklearn_lsh._build.fit_index`
-returns. Queries run in chunks sized from ``sklearn.get_config()["working_memory"]``;
-chunks may run in parallel threads, and each query's answer depends on that
-query alone, never on its batch.
+A query is answered in five steps, on whole chunks of queries at once: project
+and hash it (:meth:`HashFunctions.probe_keys`), find its probed buckets
+(:func:`~sklearn_lsh._index.bucket_bounds`), gather their rows
+(:func:`~sklearn_lsh._index.gather_candidates`), pre-rank them by projected
+distance and rank the best ``n_candidates`` exactly
+(:mod:`sklearn_lsh._rerank`). Candidates are *storage positions* of the index
+until the last step, which turns them into *sample ids*.
+
+Chunks hold about ``CHUNK_CANDIDATES`` raw candidates, and few enough queries
+for their gathered rows to fit ``sklearn.get_config()["working_memory"]``.
+Chunks run in parallel under ``n_jobs`` with any joblib backend; each query's
+answer depends on that query alone, never on its batch or chunk.
 """
 
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import effective_n_jobs
 from sklearn import get_config
 from sklearn.metrics import pairwise_distances_chunked
+from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from ._build import project_rows, table_shape
 from ._cells import nearest_cells
-from ._hashing import MAX_PROBE_BITS, cell_keys, probe_keys
-from ._index import (
-    bucket_bounds,
-    gather_candidates,
-    raw_candidate_counts,
-    split_by_budget,
-)
+from ._hashing import MAX_PROBE_BITS
+from ._index import bucket_bounds, gather_candidates, raw_candidate_counts, split_by_budget
 from ._rerank import pair_distances, projected_sq_distances, shortlist, top_k
 
 #: Bytes the engine budgets per (query, candidate) pair, besides the projection.
@@ -35,147 +42,205 @@ MAX_CHUNK = 1024
 BATCH_BYTES = 2**24
 
 
-def kneighbors(index, samples, queries, n_neighbors, *, metric, n_probes, n_candidates,
-               n_cell_probes=1, exclude_self=False, n_jobs=None):
+@dataclass(frozen=True)
+class QuerySettings:
+    """How a query searches the index, resolved once per call.
+
+    Attributes
+    ----------
+    n_probes : int
+        Extra buckets visited per table and visited cell (query-directed multi-probe).
+    n_cell_probes : int
+        Nearest cells a query visits, at most the index's number of cells.
+    n_candidates : int
+        Candidates per query, best by projected distance, whose exact distance
+        is computed (k-NN queries only; at least ``n_neighbors``).
+    """
+
+    n_probes: int = 0
+    n_cell_probes: int = 1
+    n_candidates: int = 1
+
+
+def kneighbors(index, queries, n_neighbors, settings, *, exclude_self=False, n_jobs=None):
     """Approximate k nearest neighbours with exact distances.
 
     Parameters
     ----------
-    index : dict of ndarray
-    samples : ndarray or CSR matrix of shape (n_samples, n_features)
-        The indexed rows.
+    index : LSHIndex
     queries : ndarray or CSR matrix of shape (n_queries, n_features), or None
-        ``None`` queries the indexed rows themselves.
+        In the dtype and format of ``index.data``; ``None`` queries the indexed
+        rows themselves.
     n_neighbors : int
         At most ``n_samples`` (``n_samples - 1`` when excluding self).
-    metric : {"euclidean", "cosine"}
-    n_probes : int
-        Extra buckets visited per table and visited cell.
-    n_candidates : int
-        Candidates per query whose exact distance is computed.
-    n_cell_probes : int
-        Nearest cells visited per query (clipped to the number of cells).
+    settings : QuerySettings
     exclude_self : bool
         With ``queries=None``, leave each row out of its own neighbours.
     n_jobs : int or None
+        Parallel chunks, as joblib resolves it (``None``: 1 unless a
+        ``joblib.parallel_config`` context says otherwise).
 
     Returns
     -------
     distances : ndarray of shape (n_queries, n_neighbors)
-        Ascending; ties broken by index.
+        Ascending; ties broken by sample id.
     indices : ndarray of shape (n_queries, n_neighbors), int64
-        Distinct sample indices.
+        Distinct sample ids.
     """
-    params = dict(metric=metric, n_probes=n_probes, n_neighbors=n_neighbors,
-                  n_candidates=max(n_candidates, n_neighbors),
-                  n_cell_probes=min(n_cell_probes, index["centroids"].shape[0]))
-    n_queries = (samples if queries is None else queries).shape[0]
-    # Chunks write straight into the result: peak memory is the output plus
-    # one chunk's working set, however many queries arrive.
-    distances = np.empty((n_queries, n_neighbors), dtype=samples.dtype)
+    n_queries = (index.data if queries is None else queries).shape[0]
+    # Chunk results are copied into the output as they arrive: peak memory is
+    # the output plus a few chunks' working sets, however many queries arrive.
+    distances = np.empty((n_queries, n_neighbors), dtype=index.data.dtype)
     indices = np.empty((n_queries, n_neighbors), dtype=np.int64)
-
-    def store(rows, result):
+    gathered_row_bytes = 3 * 8 * index.n_features * settings.n_candidates
+    for rows, result in _map_chunks(_kneighbors_chunk, index, queries, settings,
+                                    gathered_row_bytes, exclude_self, n_jobs,
+                                    n_neighbors=n_neighbors):
         distances[rows], indices[rows] = result
-
-    _map_chunks(_kneighbors_chunk, index, samples, queries, params, exclude_self, n_jobs,
-                store=store)
     return distances, indices
 
 
-def radius_neighbors(index, samples, queries, radius, *, metric, n_probes,
-                     n_cell_probes=1, exclude_self=False, n_jobs=None):
+def radius_neighbors(index, queries, radius, settings, *, exclude_self=False, n_jobs=None):
     """Candidates within ``radius``, as CSR arrays with exact distances.
+
+    Parameters
+    ----------
+    index, queries, settings, exclude_self, n_jobs
+        As for :func:`kneighbors` (``settings.n_candidates`` is not used).
+    radius : float
 
     Returns
     -------
     indptr : ndarray of shape (n_queries + 1,)
     indices : ndarray of shape (indptr[-1],), int64
     distances : ndarray of shape (indptr[-1],)
-        Each query's neighbours are sorted by (distance, index).
+        Each query's neighbours are sorted by (distance, sample id).
     """
-    params = dict(metric=metric, n_probes=n_probes, radius=radius,
-                  n_cell_probes=min(n_cell_probes, index["centroids"].shape[0]))
-    results = _map_chunks(_radius_chunk, index, samples, queries, params,
-                          exclude_self, n_jobs)
+    # A chunk computes exact distances for the candidates that survive
+    # pruning: at most all of them, each gathering a row.
+    gathered_row_bytes = 2 * 8 * index.n_features * max(_expected_candidates(index, settings), 1)
+    results = [result for _, result in _map_chunks(
+        _radius_chunk, index, queries, settings, gathered_row_bytes, exclude_self, n_jobs,
+        radius=radius)]
     counts = np.concatenate([np.diff(r[0]) for r in results])
     indptr = np.concatenate([[0], np.cumsum(counts)])
     return (indptr, np.concatenate([r[1] for r in results]),
             np.concatenate([r[2] for r in results]))
 
 
-def _map_chunks(chunk_function, index, samples, queries, params, exclude_self, n_jobs,
-                store=None):
-    """Run ``chunk_function`` over query chunks, in order, possibly in threads.
+def candidates(index, queries, settings):
+    """Distinct sample ids in the buckets each query probes.
 
-    Returns the chunks' results in order, or hands each to ``store(rows, result)``
-    as soon as it is ready and returns None.
+    Parameters
+    ----------
+    index : LSHIndex
+    queries : ndarray or CSR matrix of shape (n_queries, n_features)
+    settings : QuerySettings
+
+    Returns
+    -------
+    ndarray of shape (n_queries, width), int64
+        Row ``i`` holds query ``i``'s candidates in ascending order, then ``-1``.
     """
-    query_rows = samples if queries is None else queries
+    _, lo, hi = _probe(index, queries, None, settings)
+    ids = _sample_ids(index, gather_candidates(index.sorted_positions, lo, hi))
+    ids[ids < 0] = np.iinfo(np.int64).max
+    ids.sort(axis=1)
+    ids[ids == np.iinfo(np.int64).max] = -1
+    return ids
+
+
+def _map_chunks(chunk_function, index, queries, settings, bytes_per_query, exclude_self,
+                n_jobs, **kwargs):
+    """Yield ``(rows, chunk_function(...))`` for every query chunk, in order.
+
+    Every chunk's result is returned to this process (never written into
+    shared memory by a worker), so any joblib backend gives the same answers.
+    """
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 in Parallel has no meaning")
+    query_rows = index.data if queries is None else queries
     n_queries = query_rows.shape[0]
-    chunk_size = _chunk_size(index, query_rows.shape[1], params)
+    chunk_size = _chunk_size(index, settings, bytes_per_query)
     slices = [slice(start, min(start + chunk_size, n_queries))
               for start in range(0, n_queries, chunk_size)] or [slice(0, 0)]
 
     def run(rows):
         own_ids = np.arange(rows.start, rows.stop) if exclude_self else None
         projected = None
-        if queries is None:
-            projected = index["projected"][index["positions"][rows]]
-        result = chunk_function(index, samples, query_rows[rows], projected, own_ids,
-                                **params)
-        if store is None:
-            return result
-        store(rows, result)
+        if queries is None:  # the indexed rows: their projection is stored
+            projected = index.projected[index.positions[rows]]
+        return rows, chunk_function(index, query_rows[rows], projected, own_ids,
+                                    settings, **kwargs)
 
-    if len(slices) == 1 or n_jobs in (None, 1):
-        return [run(rows) for rows in slices]
-    # The chunks' small matrix products must not each start a BLAS thread pool
-    # on top of ours: oversubscribed, two threads ran slower than one.
-    with threadpool_limits(limits=1, user_api="blas"):
-        return Parallel(n_jobs=n_jobs, prefer="threads")(
+    if len(slices) == 1 or effective_n_jobs(n_jobs) == 1:
+        yield from map(run, slices)
+        return
+    with _one_blas_thread():
+        yield from Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
             delayed(run)(rows) for rows in slices)
+
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+
+
+@contextmanager
+def _one_blas_thread():
+    """Limit BLAS to one thread while any query in this process runs in parallel.
+
+    The chunks' small matrix products must not each start a BLAS thread pool on
+    top of ours: oversubscribed, two threads ran slower than one. The limit is
+    counted, so concurrent calls restore the original limits only when the last
+    one ends.
+    """
+    global _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limiter = threadpool_limits(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 
 
 def _working_bytes():
     return get_config()["working_memory"] * 2**20
 
 
-def _chunk_size(index, n_features, params):
+def _chunk_size(index, settings, bytes_per_query):
     """Queries per chunk: about ``CHUNK_CANDIDATES`` raw candidates, and few enough
-    for the shortlist's gathered rows to fit ``working_memory``; candidate
-    batches are bounded again in :func:`_batches`."""
-    per_query = 3 * 8 * n_features * params.get("n_candidates", 1)
-    by_memory = _working_bytes() // per_query
-    by_candidates = CHUNK_CANDIDATES // max(_expected_candidates(index, params), 1)
+    for ``bytes_per_query`` each to fit ``working_memory``; candidate batches
+    are bounded again in :func:`_batches`."""
+    by_memory = _working_bytes() // max(bytes_per_query, 1)
+    by_candidates = CHUNK_CANDIDATES // max(_expected_candidates(index, settings), 1)
     return int(max(1, min(by_memory, by_candidates, MAX_CHUNK)))
 
 
-def _expected_candidates(index, params):
+def _expected_candidates(index, settings):
     """Raw candidates of a typical query: probed buckets times the bucket a row is in."""
-    n_tables, _ = table_shape(index)
-    n_keys = (1 + params["n_probes"]) * params["n_cell_probes"]
-    return int(n_tables * n_keys * index["row_bucket_size"])
+    n_keys = (1 + settings.n_probes) * settings.n_cell_probes
+    return int(index.n_tables * n_keys * index.row_bucket_size)
 
 
-def _probe(index, query_rows, projected, metric, n_probes, n_cell_probes):
+def _probe(index, query_rows, projected, settings):
     """Project and hash queries, then find their buckets' ``[lo, hi)`` bounds.
 
     Each query visits its ``n_cell_probes`` nearest cells and, in each, its own
     bucket and ``n_probes`` nearby ones per table.
     """
-    n_tables, n_bits = table_shape(index)
     if projected is None:
-        projected = project_rows(index, query_rows, metric)
-    margins = projected @ index["hyperplanes"]
-    probes = []
-    for cells in nearest_cells(projected, index["centroids"], n_cell_probes).T:
-        cell_margins = margins - index["centroid_margins"][cells]
-        keys = cell_keys(cell_margins, cells, index["cell_bits"], n_tables, n_bits)
-        probes.append(probe_keys(keys, cell_margins, n_tables, n_bits, n_probes,
-                                 n_usable_bits=index["cell_bits"][cells]))
-    directory = index["bucket_keys"], index["bucket_starts"], index["bucket_offsets"]
-    lo, hi = bucket_bounds(directory, np.concatenate(probes, axis=2))
+        projected = index.space.project(query_rows)
+    functions = index.functions
+    cells = nearest_cells(projected, functions.centroids, settings.n_cell_probes)
+    probe_keys = functions.probe_keys(projected, cells, settings.n_probes)
+    lo, hi = bucket_bounds(index.bucket_directory, probe_keys)
     return projected, lo, hi
 
 
@@ -183,23 +248,21 @@ def _batches(lo, hi, n_components):
     """Split a chunk so each batch's padded candidate arrays fit ``working_memory``."""
     # Batches small enough to stay clear of fresh page-mapped allocations run
     # several times faster than one big batch.
-    max_cells = min(_working_bytes(), BATCH_BYTES) // (_BYTES_PER_PAIR + 4 * n_components)
-    return split_by_budget(raw_candidate_counts(lo, hi), max(max_cells, 1))
+    max_entries = min(_working_bytes(), BATCH_BYTES) // (_BYTES_PER_PAIR + 4 * n_components)
+    return split_by_budget(raw_candidate_counts(lo, hi), max(max_entries, 1))
 
 
-def _kneighbors_chunk(index, samples, query_rows, projected, own_ids, *, metric,
-                      n_probes, n_neighbors, n_candidates, n_cell_probes):
-    projected, lo, hi = _probe(index, query_rows, projected, metric, n_probes,
-                               n_cell_probes)
+def _kneighbors_chunk(index, query_rows, projected, own_ids, settings, *, n_neighbors):
+    projected, lo, hi = _probe(index, query_rows, projected, settings)
     kept = [
-        _shortlist(index, projected[b], lo[b], hi[b], n_candidates,
+        _shortlist(index, projected[b], lo[b], hi[b], settings.n_candidates,
                    None if own_ids is None else own_ids[b])
         for b in _batches(lo, hi, projected.shape[1])
     ]
     width = max(n_neighbors, max(k.shape[1] for k in kept))
     kept = np.vstack([np.pad(k, ((0, 0), (0, width - k.shape[1])), constant_values=-1)
                       for k in kept])
-    distances = _shortlist_distances(index, samples, query_rows, kept, metric)
+    distances = _shortlist_distances(index, query_rows, kept)
     result_distances, result_indices = top_k(kept, distances, n_neighbors)
 
     short = np.flatnonzero((kept >= 0).sum(axis=1) < n_neighbors)
@@ -207,101 +270,98 @@ def _kneighbors_chunk(index, samples, query_rows, projected, own_ids, *, metric,
         # Too few candidates in the probed buckets: widen the probe, then fall
         # back to exact search for whatever is still short.
         result_distances[short], result_indices[short] = _widened_search(
-            index, samples, query_rows[short], projected[short],
-            None if own_ids is None else own_ids[short],
-            metric, n_neighbors, n_candidates, n_probes, n_cell_probes)
+            index, query_rows[short], projected[short],
+            None if own_ids is None else own_ids[short], settings, n_neighbors)
     return result_distances, result_indices
 
 
 def _shortlist(index, projected, lo, hi, n_candidates, own_ids):
-    """Sample indices of each query's best candidates by projected distance, ``-1`` padded."""
-    candidates = gather_candidates(index["order"], lo, hi)  # storage positions
-    sq = projected_sq_distances(projected, index["projected"],
-                                index["projected_sq_norms"], candidates)
-    own_positions = None if own_ids is None else index["positions"][own_ids]
-    kept = shortlist(candidates, sq, n_candidates, exclude=own_positions)
+    """Sample ids of each query's best candidates by projected distance, ``-1`` padded."""
+    positions = gather_candidates(index.sorted_positions, lo, hi)
+    sq = projected_sq_distances(projected, index.projected, index.projected_sq_norms,
+                                positions)
+    own_positions = None if own_ids is None else index.positions[own_ids]
+    kept = shortlist(positions, sq, n_candidates, exclude=own_positions)
     return _sample_ids(index, kept)
 
 
 def _sample_ids(index, positions):
-    """Sample indices at storage ``positions`` (int64), keeping ``-1`` for empty slots."""
-    ids = index["sample_ids"][np.maximum(positions, 0)].astype(np.int64)
+    """Sample ids at storage ``positions`` (int64), keeping ``-1`` for empty slots."""
+    ids = index.sample_ids[np.maximum(positions, 0)].astype(np.int64)
     ids[positions < 0] = -1
     return ids
 
 
-def _widened_search(index, samples, query_rows, projected, own_ids, metric,
-                    n_neighbors, n_candidates, n_probes, n_cell_probes):
-    _, n_bits = table_shape(index)
-    wide_probes = 2 ** min(n_bits, MAX_PROBE_BITS) - 1
-    distances = np.full((query_rows.shape[0], n_neighbors), np.inf, dtype=samples.dtype)
+def _widened_search(index, query_rows, projected, own_ids, settings, n_neighbors):
+    wide_probes = 2 ** min(index.n_bits, MAX_PROBE_BITS) - 1
+    distances = np.full((query_rows.shape[0], n_neighbors), np.inf, dtype=index.data.dtype)
     indices = np.full((query_rows.shape[0], n_neighbors), -1, dtype=np.int64)
     remaining = np.arange(query_rows.shape[0])
-    if wide_probes > n_probes:
-        _, lo, hi = _probe(index, query_rows, projected, metric, wide_probes,
-                           n_cell_probes)
-        kept = _shortlist(index, projected, lo, hi, n_candidates, own_ids)
+    if wide_probes > settings.n_probes:
+        wide = QuerySettings(n_probes=wide_probes, n_cell_probes=settings.n_cell_probes,
+                             n_candidates=settings.n_candidates)
+        _, lo, hi = _probe(index, query_rows, projected, wide)
+        kept = _shortlist(index, projected, lo, hi, settings.n_candidates, own_ids)
         enough = (kept >= 0).sum(axis=1) >= n_neighbors
         if enough.any():
             kept = kept[enough]
-            found = _shortlist_distances(index, samples, query_rows[enough], kept, metric)
+            found = _shortlist_distances(index, query_rows[enough], kept)
             distances[enough], indices[enough] = top_k(kept, found, n_neighbors)
         remaining = np.flatnonzero(~enough)
     if remaining.size:
         distances[remaining], indices[remaining] = _exact_kneighbors(
-            samples, query_rows[remaining], n_neighbors, metric,
+            index, query_rows[remaining], n_neighbors,
             None if own_ids is None else own_ids[remaining])
     return distances, indices
 
 
-def _exact_kneighbors(samples, query_rows, n_neighbors, metric, own_ids):
+def _exact_kneighbors(index, query_rows, n_neighbors, own_ids):
     """Brute-force k-NN, in chunks bounded by ``working_memory``."""
     results, start = [], 0
-    for block in pairwise_distances_chunked(query_rows, samples, metric=metric):
+    for block in pairwise_distances_chunked(query_rows, index.data, metric=index.metric):
         rows = np.arange(start, start + block.shape[0])
         if own_ids is not None:
             block[np.arange(block.shape[0]), own_ids[rows]] = np.inf
-        candidates = np.broadcast_to(np.arange(samples.shape[0]), block.shape)
-        results.append(top_k(candidates, block, n_neighbors))
+        sample_ids = np.broadcast_to(np.arange(index.n_samples), block.shape)
+        results.append(top_k(sample_ids, block, n_neighbors))
         start += block.shape[0]
     return np.vstack([r[0] for r in results]), np.vstack([r[1] for r in results])
 
 
-def _shortlist_distances(index, samples, query_rows, kept, metric):
-    """Exact distances for a padded shortlist; ``inf`` where ``kept == -1``."""
+def _shortlist_distances(index, query_rows, kept):
+    """Exact distances for a padded shortlist of sample ids; ``inf`` where ``kept == -1``."""
     valid = kept >= 0
     query_of, _ = np.nonzero(valid)
-    distances = np.full(kept.shape, np.inf, dtype=samples.dtype)
-    distances[valid] = pair_distances(query_rows, samples, query_of, kept[valid], metric,
-                                      index["scale"])
+    distances = np.full(kept.shape, np.inf, dtype=index.data.dtype)
+    distances[valid] = pair_distances(query_rows, index.data, query_of, kept[valid],
+                                      index.metric, index.space.scale)
     return distances
 
 
-def _radius_chunk(index, samples, query_rows, projected, own_ids, *, metric, n_probes,
-                  radius, n_cell_probes):
-    projected, lo, hi = _probe(index, query_rows, projected, metric, n_probes,
-                               n_cell_probes)
+def _radius_chunk(index, query_rows, projected, own_ids, settings, *, radius):
+    projected, lo, hi = _probe(index, query_rows, projected, settings)
+    scale = index.space.scale
     parts = []
     for b in _batches(lo, hi, projected.shape[1]):
-        candidates = gather_candidates(index["order"], lo[b], hi[b])
-        sq = projected_sq_distances(projected[b], index["projected"],
-                                    index["projected_sq_norms"], candidates)
+        positions = gather_candidates(index.sorted_positions, lo[b], hi[b])
+        sq = projected_sq_distances(projected[b], index.projected, index.projected_sq_norms,
+                                    positions)
         # The projection is orthonormal, so its distance never exceeds the true
         # one (for cosine, sq / 2 <= 1 - cos): prune before the exact pass,
         # with slack for the rounding of the expanded form.
-        bound = (radius / index["scale"])**2 if metric == "euclidean" else 2 * radius
-        slack = 1e-4 * (index["projected_sq_norms"][np.maximum(candidates, 0)] + 1.0)
-        keep = (candidates >= 0) & (sq <= bound * (1 + 1e-4) + slack)
+        bound = (radius / scale)**2 if index.metric == "euclidean" else 2 * radius
+        slack = 1e-4 * (index.projected_sq_norms[np.maximum(positions, 0)] + 1.0)
+        keep = (positions >= 0) & (sq <= bound * (1 + 1e-4) + slack)
         if own_ids is not None:
-            keep &= candidates != index["positions"][own_ids[b]][:, None]
+            keep &= positions != index.positions[own_ids[b]][:, None]
         query_of, column = np.nonzero(keep)
-        parts.append((query_of + b.start, _sample_ids(index, candidates[query_of, column])))
+        parts.append((query_of + b.start, _sample_ids(index, positions[query_of, column])))
     query_of = np.concatenate([p[0] for p in parts])
-    candidates = np.concatenate([p[1] for p in parts]).astype(np.int64)
-    distances = pair_distances(query_rows, samples, query_of, candidates, metric,
-                               index["scale"])
+    sample_ids = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    distances = pair_distances(query_rows, index.data, query_of, sample_ids, index.metric,
+                               scale)
     within = distances <= radius
-    query_of, candidates, distances = query_of[within], candidates[within], distances[within]
-    order = np.lexsort((candidates, distances, query_of))
+    query_of, sample_ids, distances = query_of[within], sample_ids[within], distances[within]
+    order = np.lexsort((sample_ids, distances, query_of))
     counts = np.bincount(query_of, minlength=query_rows.shape[0])
-    return np.concatenate([[0], np.cumsum(counts)]), candidates[order], distances[order]
+    return np.concatenate([[0], np.cumsum(counts)]), sample_ids[order], distances[order]

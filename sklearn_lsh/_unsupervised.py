@@ -48,11 +48,10 @@ class LSHNearestNeighbors(LSHKNeighborsMixin, LSHRadiusNeighborsMixin, LSHNeighb
         cells, the largest number any cell uses).
     n_cells_ : int
         Number of k-means cells, as resolved at fit.
-    index_ : dict of ndarray
-        The hash tables (``sorted_keys`` and ``order``, each of shape
-        (n_tables, n_samples_fit), and each table's bucket directory), the
-        fitted hash functions (principal axes, cell centroids, hyperplanes) and
-        the projected rows used for pre-ranking.
+    index_ : LSHIndex
+        The fitted index: the training rows, the hash space (principal axes),
+        the hash functions (cell centroids, hyperplanes), the sorted tables
+        and the projected rows used for pre-ranking.
 
     See Also
     --------

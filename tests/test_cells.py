@@ -8,7 +8,6 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn_lsh import LSHKNeighborsClassifier, LSHNearestNeighbors
 from sklearn_lsh._cells import bits_per_cell, cell_id_bits, fit_centroids, nearest_cells
 from sklearn_lsh._hashing import cell_keys, hash_keys, probe_keys
-from sklearn_lsh._index import row_bucket_size
 
 
 def recall(found, exact):
@@ -108,7 +107,7 @@ def test_cells_find_the_neighbours_with_far_fewer_candidates(separated_clusters)
     assert recall(cells.kneighbors(Q)[1], exact) >= 0.95
 
     def mean_bucket(model):
-        keys = model.index_["sorted_keys"][0]
+        keys = model.index_.sorted_keys[0]
         sizes = np.diff(np.flatnonzero(np.r_[True, keys[1:] != keys[:-1], True]))
         return np.sum(sizes**2) / keys.size  # bucket size seen by a random row
 
@@ -155,7 +154,7 @@ def test_cells_are_reproducible_and_independent_of_batch_and_threads(separated_c
     X, Q, _, _ = separated_clusters
     first = LSHNearestNeighbors(n_cells=30, random_state=3).fit(X)
     second = LSHNearestNeighbors(n_cells=30, random_state=3, n_jobs=2).fit(X)
-    assert_array_equal(first.index_["centroids"], second.index_["centroids"])
+    assert_array_equal(first.index_.functions.centroids, second.index_.functions.centroids)
     distances, indices = first.kneighbors(Q)
     assert_array_equal(second.kneighbors(Q)[1], indices)
     assert_array_equal(first.kneighbors(Q[17:18])[1], indices[17:18])
@@ -179,9 +178,10 @@ def test_hyperplanes_that_leave_no_room_for_the_cell_number_are_rejected():
 def test_stored_rows_of_a_bucket_are_adjacent(separated_clusters, n_cells):
     X = separated_clusters[0]
     index = LSHNearestNeighbors(n_cells=n_cells, random_state=0).fit(X).index_
-    assert_array_equal(index["order"][0], np.arange(len(X)))  # table 0 is storage order
-    assert_array_equal(np.sort(index["sample_ids"]), np.arange(len(X)))
-    assert_array_equal(index["positions"][index["sample_ids"]], np.arange(len(X)))
+    # Table 0 is storage order.
+    assert_array_equal(index.sorted_positions[0], np.arange(len(X)))
+    assert_array_equal(np.sort(index.sample_ids), np.arange(len(X)))
+    assert_array_equal(index.positions[index.sample_ids], np.arange(len(X)))
 
 
 def test_auto_uses_cells_only_where_global_hyperplanes_fail_to_split_the_data():
@@ -192,9 +192,9 @@ def test_auto_uses_cells_only_where_global_hyperplanes_fail_to_split_the_data():
     # rows, so the cells double until their buckets are near the 16 aimed at.
     auto = LSHNearestNeighbors(random_state=0).fit(tight)
     assert auto.n_cells_ == 32
-    assert row_bucket_size(auto.index_["bucket_starts"]) < 32
+    assert auto.index_.row_bucket_size < 32
     four = LSHNearestNeighbors(n_cells=4, random_state=0).fit(tight)
-    assert row_bucket_size(four.index_["bucket_starts"]) > 4 * 16
+    assert four.index_.row_bucket_size > 4 * 16
     spread = rng.normal(size=(8000, 16))
     assert LSHNearestNeighbors(random_state=0).fit(spread).n_cells_ == 1
     # Bits chosen by the user are meant for the whole space: no cells.

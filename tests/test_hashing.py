@@ -1,17 +1,11 @@
-"""The hash family on its own: principal axes, keys, probe sequences."""
+"""The hash space and the hash family on their own: principal axes, keys, probe sequences."""
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 
-from sklearn_lsh._hashing import (
-    draw_hyperplanes,
-    fit_principal_axes,
-    hash_keys,
-    prepare_rows,
-    probe_keys,
-    project,
-)
+from sklearn_lsh._hashing import draw_hyperplanes, hash_keys, probe_keys
+from sklearn_lsh._projection import fit_principal_axes, prepare_rows, project
 
 
 def test_principal_axes_match_an_exact_svd_of_the_centred_data():
@@ -102,14 +96,14 @@ def test_noise_axes_are_dropped_from_the_hash_space():
     rng = np.random.RandomState(0)
     signal = rng.normal(size=(2000, 5)) @ rng.normal(size=(5, 40))  # rank 5
     X = signal + 1e-4 * rng.normal(size=(2000, 40))
-    axes = LSHNearestNeighbors(random_state=0).fit(X).index_["axes"]
-    assert axes.shape == (40, 5)
+    space = LSHNearestNeighbors(random_state=0).fit(X).index_.space
+    assert space.axes.shape == (40, 5)
     full_rank = rng.normal(size=(2000, 40))
-    assert LSHNearestNeighbors(random_state=0).fit(full_rank).index_["axes"].shape == (40, 40)
+    assert LSHNearestNeighbors(random_state=0).fit(full_rank).index_.space.n_components == 40
 
 
 def test_informative_components_count_the_explained_variance():
-    from sklearn_lsh._hashing import informative_components, total_variance
+    from sklearn_lsh._projection import informative_components, total_variance
 
     scales = np.sqrt(np.array([50.0, 30.0, 15.0, 4.0, 1.0]))
     assert informative_components(scales, 100.0, 0.95) == 3

@@ -83,7 +83,7 @@ def test_merging_equals_building_over_all_samples():
 
 def test_budget_batches_cover_every_query_once():
     counts = np.array([5, 1, 100, 2, 2, 2, 0, 50])
-    batches = split_by_budget(counts, max_cells=60)
+    batches = split_by_budget(counts, max_entries=60)
     covered = np.concatenate([np.arange(len(counts))[b] for b in batches])
     assert_array_equal(covered, np.arange(len(counts)))
     for b in batches:

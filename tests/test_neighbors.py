@@ -354,8 +354,8 @@ def test_fit_returns_self_and_resolves_auto_into_attributes(digits):
     assert nn.n_hyperplanes_ == round(np.log2(len(X) / 16))
     assert nn.n_samples_fit_ == len(X) and nn.n_features_in_ == X.shape[1]
     assert nn.effective_metric_ == "euclidean"
-    assert nn.index_["sorted_keys"].shape == (10, len(X))
-    assert np.all(np.diff(nn.index_["sorted_keys"].astype(np.float64), axis=1) >= 0)
+    assert nn.index_.sorted_keys.shape == (10, len(X))
+    assert np.all(np.diff(nn.index_.sorted_keys.astype(np.float64), axis=1) >= 0)
 
 
 def test_query_memory_beyond_the_output_does_not_grow_with_the_query_count(blobs):

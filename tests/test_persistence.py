@@ -8,24 +8,18 @@ import scipy.sparse as sp
 from numpy.testing import assert_array_equal
 
 from sklearn_lsh import (
+    SKOPS_TRUSTED_TYPES,
     LSHKNeighborsClassifier,
     LSHKNeighborsRegressor,
     LSHKNeighborsTransformer,
     LSHNearestNeighbors,
 )
-from sklearn_lsh._build import index_keys, project_rows
-from sklearn_lsh._cells import nearest_cells
-from sklearn_lsh._index import build_tables
+from sklearn_lsh._lsh_index import LSHIndex, QuerySettings
 
 
-def rebuilt_at_once(model, X_all):
-    """The tables ``fit`` would build over ``X_all`` with ``model``'s hash functions
-    (cells and hyperplanes), with ``order`` as storage positions of ``model``."""
-    index = model.index_
-    projected = project_rows(index, X_all, model.effective_metric_)
-    cells = nearest_cells(projected, index["centroids"], 1)[:, 0]
-    sorted_keys, order = build_tables(index_keys(index, projected, cells, model.n_tables))
-    return sorted_keys, index["positions"][order]
+def tables_by_sample_id(index):
+    """Each table as (sorted keys, sample ids in key order): independent of storage order."""
+    return index.sorted_keys, index.sample_ids[index.sorted_positions]
 
 
 @pytest.mark.parametrize("n_cells", [1, 8])
@@ -37,18 +31,37 @@ def test_partial_fit_equals_an_index_built_at_once(blobs, sparse, n_cells):
         A, B, Q, X = (sp.csr_matrix(np.maximum(M, 0)) for M in (A, B, Q, X))
     grown = LSHNearestNeighbors(n_cells=n_cells, random_state=0).fit(A).partial_fit(B)
     assert grown.n_samples_fit_ == 3000
-    sorted_keys, order = rebuilt_at_once(grown, X)
-    assert_array_equal(grown.index_["sorted_keys"], sorted_keys)
-    assert_array_equal(grown.index_["order"], order)
-    assert_array_equal(grown.index_["sample_ids"][grown.index_["positions"]], np.arange(3000))
+    # Built from scratch over all rows, with the hash functions fitted on A held fixed.
+    at_once = LSHIndex.from_hash_functions(X, grown.index_.space, grown.index_.functions)
+    for grown_part, at_once_part in zip(tables_by_sample_id(grown.index_),
+                                        tables_by_sample_id(at_once)):
+        assert_array_equal(grown_part, at_once_part)
+    settings = QuerySettings(n_probes=8, n_cell_probes=2, n_candidates=50)
+    assert_array_equal(grown.index_.kneighbors(Q, 5, settings)[1],
+                       at_once.kneighbors(Q, 5, settings)[1])
+    assert_array_equal(grown.index_.candidates(Q, settings), at_once.candidates(Q, settings))
 
-    at_once = LSHNearestNeighbors(n_cells=n_cells, random_state=0).fit(A)
-    at_once.partial_fit(B[:0] if not sparse else B[:0])  # zero rows: a no-op
-    assert at_once.n_samples_fit_ == 2000
-    at_once._fit_X = X
-    at_once.n_samples_fit_ = 3000
-    at_once.index_ = dict(grown.index_, sorted_keys=sorted_keys, order=order)
-    assert_array_equal(grown.kneighbors(Q)[1], at_once.kneighbors(Q)[1])
+
+def test_two_partial_fits_equal_one_on_both_batches(blobs):
+    X, Q = blobs
+    first = LSHNearestNeighbors(random_state=0).fit(X[:1000])
+    twice = clone_fitted(first).partial_fit(X[1000:2000]).partial_fit(X[2000:])
+    once = clone_fitted(first).partial_fit(X[1000:])
+    for part_twice, part_once in zip(tables_by_sample_id(twice.index_),
+                                     tables_by_sample_id(once.index_)):
+        assert_array_equal(part_twice, part_once)
+    assert_array_equal(twice.kneighbors(Q)[1], once.kneighbors(Q)[1])
+
+
+def test_partial_fit_with_zero_rows_changes_nothing(blobs):
+    X, Q = blobs
+    nn = LSHNearestNeighbors(random_state=0).fit(X)
+    index = nn.index_
+    assert nn.partial_fit(X[:0]).index_ is index
+
+
+def clone_fitted(model):
+    return pickle.loads(pickle.dumps(model))
 
 
 def test_partial_fit_keeps_recall(blobs):
@@ -81,11 +94,11 @@ def test_failed_partial_fit_leaves_the_index_unchanged(blobs, bad):
     X, Q = blobs
     nn = LSHNearestNeighbors(random_state=0).fit(X)
     before = nn.kneighbors(Q)
-    keys_before = nn.index_["sorted_keys"].copy()
+    keys_before = nn.index_.sorted_keys.copy()
     with pytest.raises(ValueError):
         nn.partial_fit(bad)
     assert nn.n_samples_fit_ == len(X)
-    assert_array_equal(nn.index_["sorted_keys"], keys_before)
+    assert_array_equal(nn.index_.sorted_keys, keys_before)
     after = nn.kneighbors(Q)
     assert_array_equal(before[1], after[1])
     assert_array_equal(before[0], after[0])
@@ -108,11 +121,11 @@ def fitted_estimators(X, y):
 def test_pickle_size_is_about_the_index_and_the_data(digits):
     X, _ = digits
     nn = LSHNearestNeighbors(random_state=0).fit(X)
-    state = X.nbytes + sum(a.nbytes for a in nn.index_.values())
+    state = X.nbytes + nn.index_.nbytes
     assert len(pickle.dumps(nn)) < 1.05 * state + 10_000
 
 
-def test_skops_round_trip_trusts_only_our_classes(tmp_path, digits):
+def test_skops_loads_with_the_package_types_trusted(tmp_path, digits):
     skops_io = pytest.importorskip("skops.io")
     X, Q = digits
     y = np.arange(len(X)) % 3
@@ -120,7 +133,22 @@ def test_skops_round_trip_trusts_only_our_classes(tmp_path, digits):
         path = tmp_path / f"{type(model).__name__}.skops"
         skops_io.dump(model, path)
         untrusted = skops_io.get_untrusted_types(file=path)
-        assert untrusted == [f"sklearn_lsh.{model.__module__.split('.')[-1]}."
-                             f"{type(model).__name__}"]
-        loaded = skops_io.load(path, trusted=untrusted)
+        assert f"{type(model).__module__}.{type(model).__name__}" in untrusted
+        assert set(untrusted) <= set(SKOPS_TRUSTED_TYPES)
+        loaded = skops_io.load(path, trusted=SKOPS_TRUSTED_TYPES)
         assert_array_equal(loaded.kneighbors(Q)[1], model.kneighbors(Q)[1])
+
+
+class Payload:
+    """A type that is not ours: a file holding it must not load as trusted."""
+
+
+def test_skops_refuses_a_file_with_a_type_we_do_not_own(tmp_path, digits):
+    skops_io = pytest.importorskip("skops.io")
+    X, _ = digits
+    model = LSHNearestNeighbors(random_state=0).fit(X)
+    model.index_.space.__dict__["extra"] = Payload()  # a tampered file
+    path = tmp_path / "tampered.skops"
+    skops_io.dump(model, path)
+    with pytest.raises(skops_io.exceptions.UntrustedTypesFoundException):
+        skops_io.load(path, trusted=SKOPS_TRUSTED_TYPES)

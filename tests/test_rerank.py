@@ -6,7 +6,7 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.metrics.pairwise import pairwise_distances
 
-from sklearn_lsh._hashing import data_scale
+from sklearn_lsh._projection import data_scale
 from sklearn_lsh._rerank import pair_distances, projected_sq_distances, shortlist, top_k
 
 

@@ -34,7 +34,6 @@ from sklearn.datasets import make_blobs
 from sklearn.neighbors import NearestNeighbors
 
 from sklearn_lsh import LSHNearestNeighbors
-from sklearn_lsh._index import row_bucket_size
 
 # 300 tight clusters spread far apart in 32 dimensions.
 X, _ = make_blobs(n_samples=151_000, n_features=32, centers=300, cluster_std=1.0,
@@ -65,7 +64,7 @@ for label, params in settings.items():
     model = LSHNearestNeighbors(n_neighbors=10, random_state=0, **params).fit(X_train)
     qps, (dist, _) = queries_per_second(model)
     recall = np.mean(dist <= true_dist[:, -1:] + 1e-3)
-    bucket = row_bucket_size(model.index_["bucket_starts"])
+    bucket = model.index_.row_bucket_size
     results[label] = (bucket, recall, qps)
     print(f"{label:32s} {model.n_cells_:4d} cells; bucket a row falls in: {bucket:6.1f} "
           f"rows (aimed at 16); recall@10 {recall:.3f}; {qps:6.0f} queries/s")
