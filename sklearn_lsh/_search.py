@@ -159,26 +159,34 @@ def _map_chunks(chunk_function, index, queries, settings, bytes_per_query, exclu
     """
     if n_jobs == 0:
         raise ValueError("n_jobs == 0 in Parallel has no meaning")
-    query_rows = index.data if queries is None else queries
-    n_queries = query_rows.shape[0]
+    n_queries = (index.data if queries is None else queries).shape[0]
     chunk_size = _chunk_size(index, settings, bytes_per_query)
     slices = [slice(start, min(start + chunk_size, n_queries))
               for start in range(0, n_queries, chunk_size)] or [slice(0, 0)]
 
-    def run(rows):
-        own_ids = np.arange(rows.start, rows.stop) if exclude_self else None
-        projected = None
-        if queries is None:  # the indexed rows: their projection is stored
-            projected = index.projected[index.positions[rows]]
-        return rows, chunk_function(index, query_rows[rows], projected, own_ids,
-                                    settings, **kwargs)
-
+    tasks = ((chunk_function, index, queries, rows, settings, exclude_self, kwargs)
+             for rows in slices)
     if len(slices) == 1 or effective_n_jobs(n_jobs) == 1:
-        yield from map(run, slices)
+        yield from (_run_chunk(*task) for task in tasks)
         return
+    try:  # a generator holds only the chunks not yet stored ...
+        parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")
+    except ValueError:  # ... but the multiprocessing backend can only return a list
+        parallel = Parallel(n_jobs=n_jobs, prefer="threads")
     with _one_blas_thread():
-        yield from Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
-            delayed(run)(rows) for rows in slices)
+        yield from parallel(delayed(_run_chunk)(*task) for task in tasks)
+
+
+def _run_chunk(chunk_function, index, queries, rows, settings, exclude_self, kwargs):
+    """``(rows, result)`` of one chunk of queries (a module-level function, so
+    process backends can pickle it)."""
+    own_ids = np.arange(rows.start, rows.stop) if exclude_self else None
+    if queries is None:  # the indexed rows: their projection is stored
+        query_rows = index.data[rows]
+        projected = index.projected[index.positions[rows]]
+    else:
+        query_rows, projected = queries[rows], None
+    return rows, chunk_function(index, query_rows, projected, own_ids, settings, **kwargs)
 
 
 _blas_lock = threading.Lock()
