@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import DataConversionWarning
+from sklearn.neighbors import BallTree, KDTree
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -65,7 +66,13 @@ class LSHNeighborsBase(BaseEstimator):
         self.n_jobs = n_jobs
 
     def _fit(self, X, y=None):
-        """Validate ``X`` (and ``y``) and build the index. Parameters are already validated."""
+        """Validate ``X`` (and ``y``) and build the index. Parameters are already validated.
+
+        Like scikit-learn's neighbors estimators, ``X`` may also be a fitted
+        neighbors estimator (theirs or ours), a ``BallTree`` or a ``KDTree``:
+        its training rows are indexed.
+        """
+        X = _training_rows_of(X)
         if y is None:
             X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
                               reset=True)
@@ -73,16 +80,23 @@ class LSHNeighborsBase(BaseEstimator):
             X, y = validate_data(self, X, y, accept_sparse="csr", multi_output=True,
                                  dtype=[np.float64, np.float32], reset=True)
             self._store_targets(y)
-        self.index_ = LSHIndex.fit(
+        self._set_index(self._fit_index(X))
+        self.effective_metric_ = self.metric
+        return self
+
+    def _fit_index(self, X):
+        """A new index over validated rows, with hash functions fitted to them."""
+        return LSHIndex.fit(
             X, metric=self.metric,
             n_bits=None if self.n_hyperplanes == "auto" else self.n_hyperplanes,
             n_tables=self.n_tables, n_cells=None if self.n_cells == "auto" else self.n_cells,
             random_state=check_random_state(self.random_state))
-        self.n_hyperplanes_ = self.index_.n_bits
-        self.n_cells_ = self.index_.n_cells
-        self.n_samples_fit_ = self.index_.n_samples
-        self.effective_metric_ = self.metric
-        return self
+
+    def _set_index(self, index):
+        self.index_ = index
+        self.n_hyperplanes_ = index.n_bits
+        self.n_cells_ = index.n_cells
+        self.n_samples_fit_ = index.n_samples
 
     @property
     def _fit_X(self):
@@ -90,22 +104,29 @@ class LSHNeighborsBase(BaseEstimator):
         return self.index_.data
 
     def _partial_fit(self, X):
-        """Add rows to the index, hashed with the fitted functions; fit on the first call.
+        """Add rows to the index; fit on the first call.
 
-        The estimator changes only once everything has succeeded, so a call that
-        raises leaves the index as it was.
+        New rows are hashed with the fitted functions, except when the index
+        has doubled since its hash functions were fitted: then the whole index
+        is fitted again on all its rows (see ``partial_fit``). The estimator
+        changes only once everything has succeeded, so a call that raises
+        leaves the index as it was.
         """
         if not hasattr(self, "index_"):
             return self._fit(X)
         X = self._validate_queries(X, allow_empty=True)
+        _check_storable(X, self._fit_X.dtype)
         if X.shape[0] == 0:
             return self
+        X = X.astype(self._fit_X.dtype, copy=False)
         stack = sp.vstack if sp.issparse(X) else np.vstack
         fit_X = stack([self._fit_X, X])
         if sp.issparse(fit_X):
             fit_X = fit_X.tocsr()
-        self.index_ = self.index_.extend(X, fit_X)
-        self.n_samples_fit_ = self.index_.n_samples
+        if fit_X.shape[0] >= REFIT_GROWTH * self.index_.n_fit_rows:
+            self._set_index(self._fit_index(fit_X))
+        else:
+            self._set_index(self.index_.extend(X, fit_X))
         return self
 
     def _store_targets(self, y):
@@ -131,12 +152,14 @@ class LSHNeighborsBase(BaseEstimator):
             self.classes_, self._y = self.classes_[0], self._y.ravel()
 
     def _validate_queries(self, X, allow_empty=False):
-        """Queries as the index expects them: validated CSR or dense, in the fit dtype."""
+        """Queries as the index expects them: validated, CSR or dense like the training
+        rows, float32 only when both the training rows and the queries are float32
+        (a float64 query is answered in float64, as scikit-learn does)."""
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
                           reset=False, ensure_min_samples=0 if allow_empty else 1)
         if sp.issparse(X) != sp.issparse(self._fit_X):
             X = sp.csr_matrix(X) if sp.issparse(self._fit_X) else X.toarray()
-        return X.astype(self._fit_X.dtype, copy=False)
+        return X.astype(np.result_type(X.dtype, self._fit_X.dtype), copy=False)
 
     def _query_settings(self, n_neighbors):
         """The search parameters of one query call."""
@@ -346,13 +369,39 @@ class LSHRadiusNeighborsMixin:
         return as_configured_sparse(graph)
 
 
+#: ``partial_fit`` fits the index again once it holds this many times the rows
+#: its hash functions were fitted on.
+REFIT_GROWTH = 2
+
+
+def _training_rows_of(X):
+    """The rows to index when ``X`` is a fitted neighbors object, else ``X`` itself."""
+    if isinstance(X, BaseEstimator) and hasattr(X, "kneighbors"):
+        check_is_fitted(X)
+        return X._fit_X
+    if isinstance(X, (BallTree, KDTree)):
+        return np.asarray(X.data)
+    return X
+
+
+def _check_storable(X, dtype):
+    """Raise scikit-learn's error when rows do not fit the index's dtype (float32)."""
+    values = X.data if sp.issparse(X) else X
+    if values.size and np.dtype(dtype).itemsize < values.dtype.itemsize and \
+            np.max(np.abs(values)) > np.finfo(dtype).max:
+        raise ValueError(
+            f"Input X contains infinity or a value too large for {np.dtype(dtype)!r}: "
+            f"the index stores its rows as {np.dtype(dtype)}.")
+
+
 def neighbor_weights(distances, weights):
     """Weights of each query's neighbors, as scikit-learn's neighbors estimators define them.
 
     Parameters
     ----------
     distances : ndarray of shape (n_queries, n_neighbors)
-    weights : {"uniform", "distance"} or callable
+    weights : {"uniform", "distance"}, callable or None
+        ``None`` means ``"uniform"``.
 
     Returns
     -------
@@ -360,7 +409,7 @@ def neighbor_weights(distances, weights):
         With "distance", ``1 / distance``; a query with neighbors at distance
         zero gives those weight 1 and the others weight 0.
     """
-    if weights == "uniform":
+    if weights is None or weights == "uniform":
         return None
     if weights == "distance":
         with np.errstate(divide="ignore"):

@@ -21,8 +21,8 @@ class LSHKNeighborsClassifier(LSHKNeighborsMixin, ClassifierMixin, LSHNeighborsB
     ----------
     n_neighbors : int, default=5
         Number of neighbors to use by default for :meth:`kneighbors` queries.
-    weights : {"uniform", "distance"} or callable, default="uniform"
-        Weight function used in prediction: ``"uniform"`` weighs all
+    weights : {"uniform", "distance"}, callable or None, default="uniform"
+        Weight function used in prediction: ``"uniform"`` (or ``None``) weighs all
         neighbors equally, ``"distance"`` by the inverse of their distance
         (neighbors at distance zero take all the weight), a callable maps an
         array of distances to an array of weights of the same shape.
@@ -67,7 +67,7 @@ class LSHKNeighborsClassifier(LSHKNeighborsMixin, ClassifierMixin, LSHNeighborsB
 
     _parameter_constraints: dict = {
         **LSHNeighborsBase._parameter_constraints,
-        "weights": [StrOptions({"uniform", "distance"}), callable],
+        "weights": [StrOptions({"uniform", "distance"}), callable, None],
     }
 
     def __init__(self, n_neighbors=5, *, weights="uniform", n_hyperplanes="auto",
@@ -136,6 +136,10 @@ class LSHKNeighborsClassifier(LSHKNeighborsMixin, ClassifierMixin, LSHNeighborsB
         weights = neighbor_weights(distances, self.weights)
         if weights is None:
             weights = np.ones(indices.shape)
+        elif np.any(np.all(weights == 0, axis=1)):
+            raise ValueError(
+                "All neighbors of some sample is getting zero weights. Please modify "
+                "'weights' to avoid this case if you are using a user-defined function.")
         n_queries = indices.shape[0]
         rows = np.repeat(np.arange(n_queries), indices.shape[1])
         targets = self._y.reshape(self.n_samples_fit_, -1)

@@ -201,6 +201,43 @@ def gather_candidates(members, lo, hi):
     return padded
 
 
+def cap_bucket_ranges(lo, hi, budget):
+    """Shorten the largest probed buckets so no query gathers more than ``budget`` rows.
+
+    Each query gets its own cap ``c`` (water-filling): buckets of at most ``c``
+    rows are kept whole, larger ones keep the first ``c`` rows the table lists
+    for them (in the fitted index, their lowest sample ids), and ``c``
+    is the largest cap whose total stays within ``budget`` (at least 1 row per
+    bucket). A query already within budget is unchanged.
+
+    Parameters
+    ----------
+    lo, hi : ndarray of shape (n_queries, n_tables, n_probe_keys)
+    budget : int
+
+    Returns
+    -------
+    ndarray of shape (n_queries, n_tables, n_probe_keys)
+        The new ``hi``; ``hi`` itself is not modified.
+    """
+    n_queries = lo.shape[0]
+    lengths = (hi - lo).reshape(n_queries, -1)
+    over = np.flatnonzero(lengths.sum(axis=1) > budget)
+    if over.size == 0:
+        return hi
+    ascending = np.sort(lengths[over], axis=1)
+    n_buckets = ascending.shape[1]
+    taken_below = np.cumsum(ascending, axis=1) - ascending  # rows of the smaller buckets
+    # Total when the cap is the j-th smallest length; it never decreases with j.
+    total_at = taken_below + ascending * (n_buckets - np.arange(n_buckets))
+    whole = (total_at <= budget).sum(axis=1)  # buckets kept whole; < n_buckets here
+    left = budget - taken_below[np.arange(over.size), whole]
+    caps = np.maximum(left // (n_buckets - whole), 1)
+    capped = hi.copy()
+    capped[over] = lo[over] + np.minimum(hi[over] - lo[over], caps[:, None, None])
+    return capped
+
+
 def raw_candidate_counts(lo, hi):
     """Candidates of each query before de-duplication.
 

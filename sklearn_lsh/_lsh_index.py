@@ -62,11 +62,15 @@ class LSHIndex:
     row_bucket_size : float
         Size of the bucket a random row falls in, averaged over the tables
         (:func:`~sklearn_lsh._index.row_bucket_size`).
+    n_fit_rows : int
+        Rows the hash space and functions were fitted on (rows added by
+        :meth:`extend` since then are not counted).
     """
 
     def __init__(self, *, data, space, functions, sorted_keys, sorted_positions, sample_ids,
-                 projected):
+                 projected, n_fit_rows=None):
         self.data = data
+        self.n_fit_rows = sample_ids.shape[0] if n_fit_rows is None else n_fit_rows
         self.space = space
         self.functions = functions
         self.sorted_keys = sorted_keys
@@ -181,7 +185,7 @@ class LSHIndex:
             data=data, space=self.space, functions=self.functions, sorted_keys=sorted_keys,
             sorted_positions=sorted_positions,
             sample_ids=np.concatenate([self.sample_ids.astype(dtype), new_ids]),
-            projected=np.vstack([self.projected, projected]))
+            projected=np.vstack([self.projected, projected]), n_fit_rows=self.n_fit_rows)
 
     # --- queries ------------------------------------------------------------------------
 

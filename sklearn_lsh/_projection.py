@@ -7,10 +7,14 @@ The hash space is fitted once on (a sample of) the training data:
 * rows are L2-normalised when the metric is cosine;
 * rows are centred on the training mean (hyperplanes through the origin are
   badly placed for all-positive data such as pixels or counts);
+* sparse rows wider than ``SKETCH_COLUMNS`` are first hashed into that many
+  columns (feature hashing with random signs, a count sketch): it keeps inner
+  products in expectation, and the memory of the hash space then follows the
+  non-zeros of the data, not its width;
 * rows are projected on the leading principal axes of a training sample.
-  The projection is orthonormal, so distances in it never exceed the true
-  (centred, normalised) distances: they serve as a cheap lower bound for
-  pre-ranking and pruning candidates.
+  The projection is orthonormal, so (without a sketch) distances in it never
+  exceed the true (centred, normalised) distances: they serve as a cheap
+  lower bound for pre-ranking and pruning candidates.
 
 Nothing here knows about hash tables or estimators.
 """
@@ -31,6 +35,11 @@ EXPLAINED_VARIANCE = 0.999
 N_AXIS_SAMPLES = 4000
 #: Data whose largest magnitude is within ``2**±SAFE_EXPONENT`` is hashed as it is.
 SAFE_EXPONENT = 32
+#: Sparse data wider than this is first hashed into this many columns.
+SKETCH_COLUMNS = 2**12
+#: Projected coordinates are clipped to this magnitude, so their squares (and sums
+#: of them) stay finite in float32 even for a query far beyond the training data.
+PROJECTED_LIMIT = 2.0**60
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +58,9 @@ class HashSpace:
         Orthonormal principal axes.
     axis_scales : ndarray of shape (n_components,), float64
         Standard deviation of the training rows along each axis.
+    sketch : ndarray of shape (4,), uint64, or None
+        For wide sparse data, the seeds of the column hashing applied before
+        the projection (see :func:`sketch_columns`); ``None`` otherwise.
     """
 
     metric: str
@@ -56,6 +68,7 @@ class HashSpace:
     mean: np.ndarray
     axes: np.ndarray
     axis_scales: np.ndarray
+    sketch: np.ndarray = None
 
     @classmethod
     def fit(cls, X, metric, random_state):
@@ -80,15 +93,25 @@ class HashSpace:
         n_axis_samples = min(n_samples, N_AXIS_SAMPLES)
         sample = np.sort(random_state.choice(n_samples, n_axis_samples, replace=False))
         rows = prepare_rows(X[sample], metric, scale)
+        sketch = None
+        if sp.issparse(X) and n_features > SKETCH_COLUMNS:
+            sketch = random_state.randint(0, 2**63, size=4).astype(np.uint64) * 2 + 1
+            rows = sketch_columns(rows, sketch)
+            n_features = SKETCH_COLUMNS
         n_components = min(N_COMPONENTS, n_features, n_axis_samples)
         mean, axes, axis_scales = fit_principal_axes(rows, n_components, random_state)
         kept = informative_components(axis_scales, total_variance(rows), EXPLAINED_VARIANCE)
         return cls(metric=metric, scale=scale, mean=mean, axes=axes[:, :kept],
-                   axis_scales=axis_scales[:kept])
+                   axis_scales=axis_scales[:kept], sketch=sketch)
 
     @property
     def n_components(self):
         return self.axes.shape[1]
+
+    @property
+    def lower_bounds(self):
+        """Whether projected distances never exceed the true ones (no sketch)."""
+        return self.sketch is None
 
     def project(self, X):
         """Rows of ``X`` in the hash space.
@@ -101,7 +124,40 @@ class HashSpace:
         -------
         ndarray of shape (n_rows, n_components), float32
         """
-        return project(prepare_rows(X, self.metric, self.scale), self.mean, self.axes)
+        rows = prepare_rows(X, self.metric, self.scale)
+        if self.sketch is not None:
+            rows = sketch_columns(rows, self.sketch)
+        return project(rows, self.mean, self.axes)
+
+
+def sketch_columns(X, seeds, n_columns=SKETCH_COLUMNS):
+    """Add each column of sparse ``X``, with a random sign, into one of ``n_columns``.
+
+    Column ``j`` goes to column ``h(j)`` with sign ``s(j)``, both from
+    multiply-shift hashes of ``j`` seeded by ``seeds``: nothing of size
+    ``n_features`` is stored, and the work is proportional to the non-zeros.
+
+    Parameters
+    ----------
+    X : CSR matrix of shape (n_rows, n_features)
+    seeds : ndarray of shape (4,), uint64, odd
+    n_columns : int
+        A power of two.
+
+    Returns
+    -------
+    CSR matrix of shape (n_rows, n_columns), same dtype as ``X``
+    """
+    X = sp.csr_matrix(X)
+    columns = X.indices.astype(np.uint64)
+    shift = np.uint64(64 - int(np.log2(n_columns)))
+    with np.errstate(over="ignore"):  # multiply-shift hashing wraps around by design
+        buckets = ((seeds[0] * columns + seeds[1]) >> shift).astype(np.int32)
+        negative = ((seeds[2] * columns + seeds[3]) >> np.uint64(63)).astype(bool)
+    values = np.where(negative, -X.data, X.data)
+    sketched = sp.csr_matrix((values, buckets, X.indptr.copy()), shape=(X.shape[0], n_columns))
+    sketched.sum_duplicates()
+    return sketched
 
 
 def data_scale(X):
@@ -126,7 +182,9 @@ def data_scale(X):
     peak = max(float(values.max()), -float(values.min()))
     if peak == 0 or 2.0**-SAFE_EXPONENT <= peak <= 2.0**SAFE_EXPONENT:
         return 1.0
-    exponent = np.clip(np.round(np.log2(peak)), -120, 120)
+    # 1 / scale must be a normal number of the data's dtype too.
+    limit = np.finfo(values.dtype).maxexp - 8
+    exponent = np.clip(np.round(np.log2(peak)), -limit, limit)
     return float(2.0**exponent)
 
 
@@ -212,6 +270,7 @@ def project(X, mean, axes):
     axes = axes.astype(X.dtype, copy=False)
     projected = safe_sparse_dot(X, axes, dense_output=True)
     projected -= (mean @ axes).astype(projected.dtype)
+    np.clip(projected, -PROJECTED_LIMIT, PROJECTED_LIMIT, out=projected)
     return np.asarray(projected, dtype=np.float32)
 
 

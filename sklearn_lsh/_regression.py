@@ -20,8 +20,8 @@ class LSHKNeighborsRegressor(LSHKNeighborsMixin, RegressorMixin, LSHNeighborsBas
     ----------
     n_neighbors : int, default=5
         Number of neighbors to use by default for :meth:`kneighbors` queries.
-    weights : {"uniform", "distance"} or callable, default="uniform"
-        Weight function used in prediction, as in
+    weights : {"uniform", "distance"}, callable or None, default="uniform"
+        Weight function used in prediction (``None`` means ``"uniform"``), as in
         :class:`sklearn.neighbors.KNeighborsRegressor`.
     %(index_parameters)s
 
@@ -60,7 +60,7 @@ class LSHKNeighborsRegressor(LSHKNeighborsMixin, RegressorMixin, LSHNeighborsBas
 
     _parameter_constraints: dict = {
         **LSHNeighborsBase._parameter_constraints,
-        "weights": [StrOptions({"uniform", "distance"}), callable],
+        "weights": [StrOptions({"uniform", "distance"}), callable, None],
     }
 
     def __init__(self, n_neighbors=5, *, weights="uniform", n_hyperplanes="auto",

@@ -89,7 +89,7 @@ def pair_distances(queries, samples, query_of, candidates, metric, scale=1.0):
 
     Returns
     -------
-    ndarray of shape (n_pairs,), float32 for float32 data, else float64
+    ndarray of shape (n_pairs,), float32 when both sides are float32, else float64
         Euclidean distance, or cosine distance ``1 - cos`` clipped to [0, 2]
         (a zero row is at distance 1 from everything, as in scikit-learn).
         Pairs whose squares still leave the floating-point range are redone
@@ -102,13 +102,13 @@ def pair_distances(queries, samples, query_of, candidates, metric, scale=1.0):
     if redo.size:
         with np.errstate(over="ignore"):  # beyond the dtype's range: inf, as it should be
             distances[redo] = _careful_distances(
-                _dense64(samples[candidates[redo]]), _dense64(queries[query_of[redo]]), metric)
+                samples[candidates[redo]], queries[query_of[redo]], metric)
     return distances
 
 
 def _fast_pair_distances(queries, samples, query_of, candidates, metric, scale):
     """Distances in the data's dtype, and the pairs whose squares left its range."""
-    dtype = samples.dtype
+    dtype = np.result_type(queries.dtype, samples.dtype)
     if scale != 1.0:
         queries = queries * (1.0 / scale)
     gathered, paired = samples[candidates], queries[query_of]
@@ -148,22 +148,55 @@ def _row_sums(matrix):
     return np.asarray(matrix.sum(axis=1), dtype=np.float64).ravel()
 
 
-def _dense64(rows):
-    return rows.toarray().astype(np.float64) if sp.issparse(rows) else rows.astype(np.float64)
+def _as64(rows):
+    """Rows in float64, CSR rows staying sparse (a wide row is never densified)."""
+    return sp.csr_matrix(rows, dtype=np.float64) if sp.issparse(rows) else \
+        rows.astype(np.float64)
+
+
+def _row_peaks(rows):
+    """Largest magnitude of each row (dense or CSR); 1 for an all-zero row."""
+    if sp.issparse(rows):
+        peaks = np.asarray(abs(rows).max(axis=1).todense()).ravel()
+    else:
+        peaks = np.max(np.abs(rows), axis=1)
+    return np.where(peaks > 0, peaks, 1.0)
+
+
+def _scaled_rows(rows, factors):
+    """Each row multiplied by its factor."""
+    if sp.issparse(rows):
+        return sp.csr_matrix(sp.diags(factors) @ rows)
+    return rows * factors[:, None]
+
+
+def _row_dots(a, b):
+    if sp.issparse(a):
+        return _row_sums(a.multiply(b))
+    return np.einsum("ij,ij->i", a, b)
 
 
 def _careful_distances(a, b, metric):
-    """Distances of float64 row pairs, each pair scaled by its largest value first."""
+    """Distances of row pairs in float64, each pair scaled by its largest value first.
+
+    Parameters
+    ----------
+    a, b : ndarray or CSR matrix of shape (n_pairs, n_features)
+
+    Returns
+    -------
+    ndarray of shape (n_pairs,), float64
+    """
+    a, b = _as64(a), _as64(b)
     if metric == "euclidean":
         diff = a - b
-        peak = np.max(np.abs(diff), axis=1)
-        safe = np.where(peak > 0, peak, 1.0)
-        return peak * np.sqrt(np.einsum("ij,ij->i", diff / safe[:, None], diff / safe[:, None]))
-    peak_a, peak_b = np.max(np.abs(a), axis=1), np.max(np.abs(b), axis=1)
-    a = a / np.where(peak_a > 0, peak_a, 1.0)[:, None]
-    b = b / np.where(peak_b > 0, peak_b, 1.0)[:, None]
-    norms = np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b))
-    cosines = np.einsum("ij,ij->i", a, b) / np.where(norms > 0, norms, 1.0)
+        peak = _row_peaks(diff)
+        unit = _scaled_rows(diff, 1.0 / peak)
+        return peak * np.sqrt(_row_dots(unit, unit))
+    a = _scaled_rows(a, 1.0 / _row_peaks(a))
+    b = _scaled_rows(b, 1.0 / _row_peaks(b))
+    norms = np.sqrt(_row_dots(a, a) * _row_dots(b, b))
+    cosines = _row_dots(a, b) / np.where(norms > 0, norms, 1.0)
     return np.clip(1.0 - cosines, 0.0, 2.0)
 
 

@@ -16,7 +16,7 @@ answer depends on that query alone, never on its batch or chunk.
 
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from joblib import effective_n_jobs
@@ -27,7 +27,13 @@ from threadpoolctl import threadpool_limits
 
 from ._cells import nearest_cells
 from ._hashing import MAX_PROBE_BITS
-from ._index import bucket_bounds, gather_candidates, raw_candidate_counts, split_by_budget
+from ._index import (
+    bucket_bounds,
+    cap_bucket_ranges,
+    gather_candidates,
+    raw_candidate_counts,
+    split_by_budget,
+)
 from ._rerank import pair_distances, projected_sq_distances, shortlist, top_k
 
 #: Bytes the engine budgets per (query, candidate) pair, besides the projection.
@@ -40,6 +46,13 @@ CHUNK_CANDIDATES = 2**19
 MAX_CHUNK = 1024
 #: Bytes of one batch of padded candidate arrays.
 BATCH_BYTES = 2**24
+#: Most rows a k-NN query gathers from its probed buckets (before de-duplication),
+#: unless ``n_tables * n_candidates`` is more: the largest buckets are cut first (see
+#: :func:`~sklearn_lsh._index.cap_bucket_ranges`). Bounds the work of a query on
+#: duplicate-heavy data, where buckets cannot be split.
+MAX_GATHERED = 2**15
+#: Bytes the widened search budgets per query and probed key (probe sequence and lookup).
+_BYTES_PER_WIDE_KEY = 160
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,11 @@ class QuerySettings:
     n_probes: int = 0
     n_cell_probes: int = 1
     n_candidates: int = 1
+
+    def max_gathered(self, n_tables):
+        """Most rows a k-NN query gathers from its buckets: ``MAX_GATHERED``, or
+        ``n_tables * n_candidates`` when more (never fewer than asked to rank)."""
+        return max(MAX_GATHERED, n_tables * self.n_candidates)
 
 
 def kneighbors(index, queries, n_neighbors, settings, *, exclude_self=False, n_jobs=None):
@@ -90,7 +108,7 @@ def kneighbors(index, queries, n_neighbors, settings, *, exclude_self=False, n_j
     n_queries = (index.data if queries is None else queries).shape[0]
     # Chunk results are copied into the output as they arrive: peak memory is
     # the output plus a few chunks' working sets, however many queries arrive.
-    distances = np.empty((n_queries, n_neighbors), dtype=index.data.dtype)
+    distances = np.empty((n_queries, n_neighbors), dtype=_result_dtype(index, queries))
     indices = np.empty((n_queries, n_neighbors), dtype=np.int64)
     gathered_row_bytes = 3 * 8 * index.n_features * settings.n_candidates
     for rows, result in _map_chunks(_kneighbors_chunk, index, queries, settings,
@@ -218,6 +236,13 @@ def _one_blas_thread():
                 _blas_limiter = None
 
 
+def _result_dtype(index, query_rows):
+    """float32 only when both the indexed rows and the queries are float32."""
+    if query_rows is None:
+        return index.data.dtype
+    return np.result_type(index.data.dtype, query_rows.dtype)
+
+
 def _working_bytes():
     return get_config()["working_memory"] * 2**20
 
@@ -232,9 +257,11 @@ def _chunk_size(index, settings, bytes_per_query):
 
 
 def _expected_candidates(index, settings):
-    """Raw candidates of a typical query: probed buckets times the bucket a row is in."""
+    """Raw candidates of a typical query: probed buckets times the bucket a row is in,
+    at most what a k-NN query may gather."""
     n_keys = (1 + settings.n_probes) * settings.n_cell_probes
-    return int(index.n_tables * n_keys * index.row_bucket_size)
+    expected = int(index.n_tables * n_keys * index.row_bucket_size)
+    return min(expected, settings.max_gathered(index.n_tables))
 
 
 def _probe(index, query_rows, projected, settings):
@@ -262,14 +289,14 @@ def _batches(lo, hi, n_components):
 
 def _kneighbors_chunk(index, query_rows, projected, own_ids, settings, *, n_neighbors):
     projected, lo, hi = _probe(index, query_rows, projected, settings)
+    hi = cap_bucket_ranges(lo, hi, settings.max_gathered(index.n_tables))
     kept = [
         _shortlist(index, projected[b], lo[b], hi[b], settings.n_candidates,
                    None if own_ids is None else own_ids[b])
         for b in _batches(lo, hi, projected.shape[1])
     ]
     width = max(n_neighbors, max(k.shape[1] for k in kept))
-    kept = np.vstack([np.pad(k, ((0, 0), (0, width - k.shape[1])), constant_values=-1)
-                      for k in kept])
+    kept = np.vstack([_pad(k, width) for k in kept])
     distances = _shortlist_distances(index, query_rows, kept)
     result_distances, result_indices = top_k(kept, distances, n_neighbors)
 
@@ -281,6 +308,11 @@ def _kneighbors_chunk(index, query_rows, projected, own_ids, settings, *, n_neig
             index, query_rows[short], projected[short],
             None if own_ids is None else own_ids[short], settings, n_neighbors)
     return result_distances, result_indices
+
+
+def _pad(kept, width):
+    """``kept`` padded with ``-1`` columns to ``width``."""
+    return np.pad(kept, ((0, 0), (0, width - kept.shape[1])), constant_values=-1)
 
 
 def _shortlist(index, projected, lo, hi, n_candidates, own_ids):
@@ -301,21 +333,35 @@ def _sample_ids(index, positions):
 
 
 def _widened_search(index, query_rows, projected, own_ids, settings, n_neighbors):
+    """Queries whose probed buckets held too few candidates: probe every bucket
+    within ``MAX_PROBE_BITS`` flips, a group of queries at a time (their probe
+    sequences fit ``working_memory``), then search exactly for any still short."""
+    n_short = query_rows.shape[0]
     wide_probes = 2 ** min(index.n_bits, MAX_PROBE_BITS) - 1
-    distances = np.full((query_rows.shape[0], n_neighbors), np.inf, dtype=index.data.dtype)
-    indices = np.full((query_rows.shape[0], n_neighbors), -1, dtype=np.int64)
-    remaining = np.arange(query_rows.shape[0])
+    distances = np.full((n_short, n_neighbors), np.inf, dtype=_result_dtype(index, query_rows))
+    indices = np.full((n_short, n_neighbors), -1, dtype=np.int64)
+    enough = np.zeros(n_short, dtype=bool)
     if wide_probes > settings.n_probes:
-        wide = QuerySettings(n_probes=wide_probes, n_cell_probes=settings.n_cell_probes,
-                             n_candidates=settings.n_candidates)
-        _, lo, hi = _probe(index, query_rows, projected, wide)
-        kept = _shortlist(index, projected, lo, hi, settings.n_candidates, own_ids)
-        enough = (kept >= 0).sum(axis=1) >= n_neighbors
-        if enough.any():
-            kept = kept[enough]
-            found = _shortlist_distances(index, query_rows[enough], kept)
-            distances[enough], indices[enough] = top_k(kept, found, n_neighbors)
-        remaining = np.flatnonzero(~enough)
+        wide = replace(settings, n_probes=wide_probes)
+        n_keys = index.n_tables * settings.n_cell_probes * (1 + wide_probes)
+        group = max(1, _working_bytes() // (_BYTES_PER_WIDE_KEY * n_keys))
+        for start in range(0, n_short, group):  # groups of queries, never one per query
+            rows = slice(start, min(start + group, n_short))
+            _, lo, hi = _probe(index, query_rows[rows], projected[rows], wide)
+            hi = cap_bucket_ranges(lo, hi, wide.max_gathered(index.n_tables))
+            own = None if own_ids is None else own_ids[rows]
+            kept = np.vstack([
+                _pad(_shortlist(index, projected[rows][b], lo[b], hi[b], wide.n_candidates,
+                                None if own is None else own[b]), wide.n_candidates)
+                for b in _batches(lo, hi, projected.shape[1])])
+            found_enough = (kept >= 0).sum(axis=1) >= n_neighbors
+            where = np.arange(rows.start, rows.stop)[found_enough]
+            if where.size:
+                kept = kept[found_enough]
+                found = _shortlist_distances(index, query_rows[where], kept)
+                distances[where], indices[where] = top_k(kept, found, n_neighbors)
+                enough[where] = True
+    remaining = np.flatnonzero(~enough)
     if remaining.size:
         distances[remaining], indices[remaining] = _exact_kneighbors(
             index, query_rows[remaining], n_neighbors,
@@ -340,36 +386,48 @@ def _shortlist_distances(index, query_rows, kept):
     """Exact distances for a padded shortlist of sample ids; ``inf`` where ``kept == -1``."""
     valid = kept >= 0
     query_of, _ = np.nonzero(valid)
-    distances = np.full(kept.shape, np.inf, dtype=index.data.dtype)
+    distances = np.full(kept.shape, np.inf, dtype=_result_dtype(index, query_rows))
     distances[valid] = pair_distances(query_rows, index.data, query_of, kept[valid],
                                       index.metric, index.space.scale)
     return distances
 
 
 def _radius_chunk(index, query_rows, projected, own_ids, settings, *, radius):
+    """Neighbours within ``radius``. Candidate pairs get their exact distance a
+    batch at a time (``working_memory``), and only the pairs within the radius
+    are kept: beyond the output, memory stays bounded whatever the radius."""
     projected, lo, hi = _probe(index, query_rows, projected, settings)
     scale = index.space.scale
+    bound = (radius / scale)**2 if index.metric == "euclidean" else 2 * radius
+    pairs_per_batch = max(1, _working_bytes() // (3 * 8 * max(index.n_features, 1)))
     parts = []
     for b in _batches(lo, hi, projected.shape[1]):
         positions = gather_candidates(index.sorted_positions, lo[b], hi[b])
-        sq = projected_sq_distances(projected[b], index.projected, index.projected_sq_norms,
-                                    positions)
-        # The projection is orthonormal, so its distance never exceeds the true
-        # one (for cosine, sq / 2 <= 1 - cos): prune before the exact pass,
-        # with slack for the rounding of the expanded form.
-        bound = (radius / scale)**2 if index.metric == "euclidean" else 2 * radius
-        slack = 1e-4 * (index.projected_sq_norms[np.maximum(positions, 0)] + 1.0)
-        keep = (positions >= 0) & (sq <= bound * (1 + 1e-4) + slack)
+        keep = positions >= 0
+        if index.space.lower_bounds:
+            # The projection is orthonormal, so its distance never exceeds the true
+            # one (for cosine, sq / 2 <= 1 - cos): prune before the exact pass,
+            # with slack for the rounding of the expanded form.
+            sq = projected_sq_distances(projected[b], index.projected,
+                                        index.projected_sq_norms, positions)
+            slack = 1e-4 * (index.projected_sq_norms[np.maximum(positions, 0)] + 1.0)
+            keep &= sq <= bound * (1 + 1e-4) + slack
         if own_ids is not None:
             keep &= positions != index.positions[own_ids[b]][:, None]
         query_of, column = np.nonzero(keep)
-        parts.append((query_of + b.start, _sample_ids(index, positions[query_of, column])))
-    query_of = np.concatenate([p[0] for p in parts])
-    sample_ids = np.concatenate([p[1] for p in parts]).astype(np.int64)
-    distances = pair_distances(query_rows, index.data, query_of, sample_ids, index.metric,
-                               scale)
-    within = distances <= radius
-    query_of, sample_ids, distances = query_of[within], sample_ids[within], distances[within]
+        query_of += b.start
+        sample_ids = _sample_ids(index, positions[query_of - b.start, column])
+        for start in range(0, query_of.size, pairs_per_batch):  # batches of pairs
+            pairs = slice(start, start + pairs_per_batch)
+            distances = pair_distances(query_rows, index.data, query_of[pairs],
+                                       sample_ids[pairs], index.metric, scale)
+            within = distances <= radius
+            parts.append((query_of[pairs][within], sample_ids[pairs][within],
+                          distances[within]))
+    if not parts:
+        parts = [(np.empty(0, np.int64), np.empty(0, np.int64),
+                  np.empty(0, _result_dtype(index, query_rows)))]
+    query_of, sample_ids, distances = (np.concatenate(p) for p in zip(*parts))
     order = np.lexsort((sample_ids, distances, query_of))
     counts = np.bincount(query_of, minlength=query_rows.shape[0])
     return np.concatenate([[0], np.cumsum(counts)]), sample_ids[order], distances[order]

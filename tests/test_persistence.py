@@ -44,9 +44,9 @@ def test_partial_fit_equals_an_index_built_at_once(blobs, sparse, n_cells):
 
 def test_two_partial_fits_equal_one_on_both_batches(blobs):
     X, Q = blobs
-    first = LSHNearestNeighbors(random_state=0).fit(X[:1000])
-    twice = clone_fitted(first).partial_fit(X[1000:2000]).partial_fit(X[2000:])
-    once = clone_fitted(first).partial_fit(X[1000:])
+    first = LSHNearestNeighbors(random_state=0).fit(X[:2000])  # 3000 rows: no refit
+    twice = clone_fitted(first).partial_fit(X[2000:2400]).partial_fit(X[2400:])
+    once = clone_fitted(first).partial_fit(X[2000:])
     for part_twice, part_once in zip(tables_by_sample_id(twice.index_),
                                      tables_by_sample_id(once.index_)):
         assert_array_equal(part_twice, part_once)
