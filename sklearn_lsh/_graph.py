@@ -106,10 +106,11 @@ class LSHKNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, LSHKNeighborsMix
         The first call on an unfitted estimator is :meth:`fit`. Later calls hash
         the new rows with the fitted hash functions (same centring, projection,
         cells and hyperplanes) and merge their keys into each table's sorted array;
-        the new rows get the next sample indices. ``n_hyperplanes_`` stays as
-        resolved at the first call: after the index has grown manyfold, a
-        refit gives smaller buckets and faster queries. Invalid input raises
-        and leaves the index unchanged; zero rows change nothing.
+        the new rows get the next sample indices. Once the index holds twice the
+        rows its hash functions were fitted on, the call fits the index again on
+        all its rows instead, so streaming rows in tiny batches gives an index
+        as good as one :meth:`fit`. Invalid input raises and leaves the index
+        unchanged; zero rows change nothing.
 
         Parameters
         ----------

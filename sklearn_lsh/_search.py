@@ -46,11 +46,12 @@ CHUNK_CANDIDATES = 2**19
 MAX_CHUNK = 1024
 #: Bytes of one batch of padded candidate arrays.
 BATCH_BYTES = 2**24
-#: Most rows a k-NN query gathers from its probed buckets (before de-duplication),
-#: unless ``n_tables * n_candidates`` is more: the largest buckets are cut first (see
-#: :func:`~sklearn_lsh._index.cap_bucket_ranges`). Bounds the work of a query on
-#: duplicate-heavy data, where buckets cannot be split.
-MAX_GATHERED = 2**15
+#: Rows a k-NN query may gather per bucket it probes, on average (before
+#: de-duplication): the largest buckets are cut first when a query's buckets hold
+#: more (see :func:`~sklearn_lsh._index.cap_bucket_ranges`). Bounds the work of a
+#: query on duplicate-heavy data, where buckets cannot be split; on fashion-mnist
+#: no query reaches it (at most 140 per bucket with the defaults).
+GATHERED_PER_KEY = 128
 #: Bytes the widened search budgets per query and probed key (probe sequence and lookup).
 _BYTES_PER_WIDE_KEY = 160
 
@@ -75,9 +76,11 @@ class QuerySettings:
     n_candidates: int = 1
 
     def max_gathered(self, n_tables):
-        """Most rows a k-NN query gathers from its buckets: ``MAX_GATHERED``, or
-        ``n_tables * n_candidates`` when more (never fewer than asked to rank)."""
-        return max(MAX_GATHERED, n_tables * self.n_candidates)
+        """Most rows a k-NN query gathers from its buckets: ``GATHERED_PER_KEY`` per
+        probed bucket, or ``n_tables * n_candidates`` when more (so a cap never
+        drops what an exhaustive setting asks to rank)."""
+        n_keys = n_tables * (1 + self.n_probes) * self.n_cell_probes
+        return max(GATHERED_PER_KEY * n_keys, n_tables * self.n_candidates)
 
 
 def kneighbors(index, queries, n_neighbors, settings, *, exclude_self=False, n_jobs=None):

@@ -165,10 +165,12 @@ def test_duplicate_heavy_queries_gather_a_bounded_number_of_rows(monkeypatch):
         return original(members, lo, hi)
 
     monkeypatch.setattr(search, "gather_candidates", counting)
-    monkeypatch.setattr(search, "MAX_GATHERED", 512)
-    nn = LSHNearestNeighbors(n_neighbors=5, random_state=0).fit(X)
+    monkeypatch.setattr(search, "GATHERED_PER_KEY", 4)
+    nn = LSHNearestNeighbors(n_neighbors=5, n_candidates=20, n_cells=1, random_state=0).fit(X)
     distances, indices = nn.kneighbors()
-    assert np.concatenate(gathered).max() <= 512  # not the ~10 * 9 * 1000 in the buckets
+    # 10 tables x 9 probed buckets x 4 = 360 rows (more than 10 x 20 candidates),
+    # not the ~10 x 9 x 1000 rows the buckets hold.
+    assert np.concatenate(gathered).max() <= 360
     # Each row's neighbours are its lowest-numbered copies: identical rows tie by index.
     assert np.all(distances == 0)
     for row in range(0, len(X), 97):
@@ -179,7 +181,7 @@ def test_duplicate_heavy_queries_gather_a_bounded_number_of_rows(monkeypatch):
 def test_a_cap_never_drops_what_an_exhaustive_setting_asks_to_rank(monkeypatch):
     X = duplicated_rows(n_rows=3000, n_distinct=40)
     X += 1e-3 * np.random.RandomState(1).normal(size=X.shape)  # no ties
-    monkeypatch.setattr(search, "MAX_GATHERED", 64)
+    monkeypatch.setattr(search, "GATHERED_PER_KEY", 1)
     nn = LSHNearestNeighbors(n_neighbors=10, n_hyperplanes=1, n_tables=1, n_probes=1,
                              n_candidates=len(X), n_cells=1, random_state=0).fit(X)
     Q = X[:50] + 0.01
