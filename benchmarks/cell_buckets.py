@@ -11,6 +11,7 @@ the tables). This is what a query pays for: it gathers its buckets' rows.
 """
 
 import argparse
+import csv
 import sys
 from pathlib import Path
 
@@ -25,7 +26,9 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", nargs="*", default=[])
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "output")
     args = parser.parse_args(argv)
+    rows = []
     if args.data:
         sets = [datasets.load_ann_benchmarks(p, 1) for p in args.data]
     else:
@@ -36,9 +39,16 @@ def main(argv=None):
         for n_cells in (1, "auto", max(1, round(len(data.train) / 1000))):
             model = LSHNearestNeighbors(n_cells=n_cells, metric=data.metric,
                                         random_state=0).fit(data.train)
-            label = str(n_cells)
-            print(f"| {data.name} | {label} → {model.n_cells_} | {model.n_hyperplanes_} | "
-                  f"{model.index_.row_bucket_size:.1f} |", flush=True)
+            rows.append(dict(dataset=data.name, n_cells=f"{n_cells} → {model.n_cells_}",
+                             n_hyperplanes_=model.n_hyperplanes_,
+                             row_bucket_size=round(model.index_.row_bucket_size, 1)))
+            print("| " + " | ".join(str(v) for v in rows[-1].values()) + " |", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / ("cell-buckets-" + ("data" if args.data else "generated") + ".csv")
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 if __name__ == "__main__":
