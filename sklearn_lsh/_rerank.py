@@ -1,7 +1,9 @@
 """Ranking of candidates: cheap pre-ranking in the projection, exact distances, top-k.
 
 Nothing here knows about hash tables or estimators; every function takes and
-returns plain arrays.
+returns plain arrays. Candidates are *row numbers* of the array they index
+(the query engine passes storage positions to the pre-ranking and sample ids
+to the exact ranking, see :mod:`sklearn_lsh._lsh_index`).
 """
 
 import numpy as np
@@ -20,11 +22,11 @@ def projected_sq_distances(projected_queries, projected_samples, projected_sq_no
     Parameters
     ----------
     projected_queries : ndarray of shape (n_queries, n_components), float32
-    projected_samples : ndarray of shape (n_samples, n_components), float32
-    projected_sq_norms : ndarray of shape (n_samples,), float32
-        Squared norm of every projected sample.
+    projected_samples : ndarray of shape (n_rows, n_components), float32
+    projected_sq_norms : ndarray of shape (n_rows,), float32
+        Squared norm of every projected row.
     candidates : ndarray of shape (n_queries, width)
-        Sample indices, ``-1`` for empty slots.
+        Row numbers of ``projected_samples``, ``-1`` for empty slots.
 
     Returns
     -------
@@ -44,25 +46,25 @@ def projected_sq_distances(projected_queries, projected_samples, projected_sq_no
 def shortlist(candidates, sq_distances, n_keep, exclude=None):
     """The ``n_keep`` candidates of each query with the smallest ``sq_distances``.
 
-    Ties are broken by sample index, so a query's shortlist never depends on the
+    Ties are broken by row number, so a query's shortlist never depends on the
     other queries in its batch.
 
     Parameters
     ----------
     candidates : ndarray of shape (n_queries, width)
-        Sample indices, ``-1`` for empty slots.
+        Row numbers, ``-1`` for empty slots.
     sq_distances : ndarray of shape (n_queries, width), float32, non-negative
     n_keep : int
     exclude : ndarray of shape (n_queries,) or None
-        A sample index per query never to keep (the query itself).
+        A row number per query never to keep (the query itself).
 
     Returns
     -------
     ndarray of shape (n_queries, min(width, n_keep)), int64
-        Sample indices in no particular order, ``-1`` where a query has fewer.
+        Row numbers in no particular order, ``-1`` where a query has fewer.
     """
     # A non-negative float32's bit pattern orders like the float, so one int64
-    # key (distance bits, sample index) sorts by distance, then by index.
+    # key (distance bits, row number) sorts by distance, then by row number.
     keys = np.ascontiguousarray(sq_distances, dtype=np.float32).view(np.int32)
     keys = (keys.astype(np.int64) << _INDEX_BITS) | np.maximum(candidates, 0)
     empty = candidates < 0
