@@ -1,6 +1,7 @@
 """Approximate nearest neighbors by locality-sensitive hashing, as scikit-learn estimators."""
 
 from ._classification import LSHKNeighborsClassifier
+from ._evaluation import measure_recall
 from ._graph import LSHKNeighborsTransformer
 from ._hashing import HashFunctions
 from ._lsh_index import LSHIndex, QuerySettings
@@ -16,7 +17,7 @@ __version__ = "0.2.0"
 SKOPS_TRUSTED_TYPES = [
     f"{cls.__module__}.{cls.__qualname__}"
     for cls in (LSHNearestNeighbors, LSHKNeighborsClassifier, LSHKNeighborsRegressor,
-                LSHKNeighborsTransformer, LSHIndex, HashSpace, HashFunctions)
+                LSHKNeighborsTransformer, LSHIndex, HashSpace, HashFunctions, QuerySettings)
 ]
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "LSHIndex",
     "QuerySettings",
     "SKOPS_TRUSTED_TYPES",
+    "measure_recall",
     "__version__",
 ]

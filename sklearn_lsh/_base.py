@@ -6,6 +6,7 @@ and talk to it through its methods.
 """
 
 import warnings
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -21,11 +22,18 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._hashing import MAX_BITS, MAX_PROBE_BITS
 from ._lsh_index import LSHIndex, QuerySettings
+from ._tuning import tune
 
-#: ``n_candidates="auto"`` re-ranks this many candidates per neighbour, and at least
-#: ``AUTO_MIN_CANDIDATES``.
-AUTO_CANDIDATES_PER_NEIGHBOR = 5
-AUTO_MIN_CANDIDATES = 50
+#: The query parameters the recall tuner chooses when left at "auto".
+QUERY_PARAMETERS = ("n_tables", "n_probes", "n_cell_probes", "n_candidates")
+#: Their values without tuning (``target_recall=None``); ``n_candidates`` is
+#: :func:`untuned_candidates`.
+UNTUNED_DEFAULTS = dict(n_tables=10, n_probes=8, n_cell_probes=2)
+
+
+def untuned_candidates(n_neighbors):
+    """``n_candidates="auto"`` without tuning: 5 per neighbour, at least 50."""
+    return max(50, 5 * n_neighbors)
 
 SUPPORTED_METRICS = ("cosine", "euclidean")
 
@@ -41,19 +49,23 @@ class LSHNeighborsBase(BaseEstimator):
     _parameter_constraints: dict = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "n_hyperplanes": [StrOptions({"auto"}), Interval(Integral, 1, MAX_BITS, closed="both")],
-        "n_tables": [Interval(Integral, 1, None, closed="left")],
+        "n_tables": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "n_cells": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "n_cell_probes": [Interval(Integral, 1, None, closed="left")],
-        "n_probes": [Interval(Integral, 0, 2**MAX_PROBE_BITS - 1, closed="both")],
+        "n_cell_probes": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "n_probes": [StrOptions({"auto"}),
+                     Interval(Integral, 0, 2**MAX_PROBE_BITS - 1, closed="both")],
         "n_candidates": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "target_recall": [Interval(Real, 0, 1, closed="right"), None],
         "metric": [StrOptions(set(SUPPORTED_METRICS))],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
     }
 
-    def __init__(self, n_neighbors=5, *, n_hyperplanes="auto", n_tables=10, n_probes=8,
-                 n_candidates="auto", n_cells="auto", n_cell_probes=2, metric="euclidean",
-                 random_state=None, n_jobs=None):
+    def __init__(self, n_neighbors=5, *, n_hyperplanes="auto", n_tables="auto",
+                 n_probes="auto", n_candidates="auto", n_cells="auto", n_cell_probes="auto",
+                 target_recall=0.9, metric="euclidean", random_state=None, n_jobs=None,
+                 verbose=0):
         self.n_neighbors = n_neighbors
         self.n_hyperplanes = n_hyperplanes
         self.n_tables = n_tables
@@ -61,9 +73,11 @@ class LSHNeighborsBase(BaseEstimator):
         self.n_cell_probes = n_cell_probes
         self.n_probes = n_probes
         self.n_candidates = n_candidates
+        self.target_recall = target_recall
         self.metric = metric
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.verbose = verbose
 
     def _fit(self, X, y=None):
         """Validate ``X`` (and ``y``) and build the index. Parameters are already validated.
@@ -85,12 +99,37 @@ class LSHNeighborsBase(BaseEstimator):
         return self
 
     def _fit_index(self, X):
-        """A new index over validated rows, with hash functions fitted to them."""
-        return LSHIndex.fit(
-            X, metric=self.metric,
-            n_bits=None if self.n_hyperplanes == "auto" else self.n_hyperplanes,
-            n_tables=self.n_tables, n_cells=None if self.n_cells == "auto" else self.n_cells,
-            random_state=check_random_state(self.random_state))
+        """A new index over validated rows, with hash functions fitted to them, and
+        its operating point: tuned for ``target_recall``, or the parameters as
+        given with the untuned defaults for the rest."""
+        n_bits = None if self.n_hyperplanes == "auto" else self.n_hyperplanes
+        n_cells = None if self.n_cells == "auto" else self.n_cells
+        fixed = {name: getattr(self, name) for name in QUERY_PARAMETERS
+                 if getattr(self, name) != "auto"}
+        random_state = check_random_state(self.random_state)
+        if self.target_recall is None or len(fixed) == len(QUERY_PARAMETERS):
+            settings = {**UNTUNED_DEFAULTS,
+                        "n_candidates": untuned_candidates(self.n_neighbors), **fixed}
+            index = LSHIndex.fit(X, metric=self.metric, n_bits=n_bits,
+                                 n_tables=settings.pop("n_tables"), n_cells=n_cells,
+                                 random_state=random_state)
+            self.operating_point_ = QuerySettings(**settings)
+            self.search_method_ = "hashing"
+            self.estimated_recall_ = self.estimated_speedup_ = None
+            return index
+        tuning = tune(
+            X, metric=self.metric, n_neighbors=self.n_neighbors,
+            target_recall=self.target_recall, n_bits=n_bits, n_cells=n_cells, fixed=fixed,
+            allow_exact=self.n_hyperplanes == "auto" and self.n_tables == "auto",
+            random_state=random_state, log=self._log if self.verbose else None)
+        self.operating_point_ = tuning.settings
+        self.search_method_ = "exact" if tuning.settings.exact else "hashing"
+        self.estimated_recall_ = tuning.estimated_recall
+        self.estimated_speedup_ = tuning.estimated_speedup
+        return tuning.index
+
+    def _log(self, line):
+        print(f"[{type(self).__name__}] {line}", flush=True)
 
     def _set_index(self, index):
         self.index_ = index
@@ -162,12 +201,17 @@ class LSHNeighborsBase(BaseEstimator):
         return X.astype(np.result_type(X.dtype, self._fit_X.dtype), copy=False)
 
     def _query_settings(self, n_neighbors):
-        """The search parameters of one query call."""
-        n_candidates = self.n_candidates
-        if n_candidates == "auto":
-            n_candidates = max(AUTO_MIN_CANDIDATES, AUTO_CANDIDATES_PER_NEIGHBOR * n_neighbors)
-        return QuerySettings(n_probes=self.n_probes, n_cell_probes=self.n_cell_probes,
-                             n_candidates=n_candidates)
+        """The operating point for a query call of ``n_neighbors``: candidates not set
+        by the user grow in proportion when more neighbours than fitted for are asked."""
+        settings = self.operating_point_
+        if self.n_candidates != "auto":
+            return settings
+        if self.estimated_recall_ is None:  # untuned: 5 per neighbour, at least 50
+            return replace(settings, n_candidates=untuned_candidates(n_neighbors))
+        if n_neighbors > self.n_neighbors:
+            grown = -(-settings.n_candidates * n_neighbors // self.n_neighbors)
+            settings = replace(settings, n_candidates=grown)
+        return settings
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -12,16 +12,20 @@ n_hyperplanes : int or "auto", default="auto"
     smaller buckets: faster queries, lower recall. ``"auto"`` gives each
     k-means cell ``round(log2(cell size / 16))`` bits, clipped to [1, 64]
     (with one cell, ``round(log2(n_samples / 16))``).
-n_tables : int, default=10
+n_tables : int or "auto", default="auto"
     Independent hash tables. More tables raise recall and cost memory
-    (12 bytes per sample and table) and query time.
-n_probes : int, default=8
+    (12 bytes per sample and table) and query time. ``"auto"``: tuned for
+    ``target_recall`` (10 when ``target_recall=None``).
+n_probes : int or "auto", default="auto"
     Extra buckets visited per table, chosen by flipping the bits whose
     hyperplanes lie closest to the query (query-directed multi-probe,
     Lv et al. 2007). ``0`` visits only the query's own bucket. At most 1023.
+    ``"auto"``: tuned for ``target_recall`` (8 when ``target_recall=None``).
 n_candidates : int or "auto", default="auto"
     Candidates per query whose exact distance is computed, at least
-    ``n_neighbors``. ``"auto"`` uses ``max(50, 5 * n_neighbors)``.
+    ``n_neighbors``. ``"auto"``: tuned for ``target_recall`` at
+    ``n_neighbors``, and grown in proportion for queries asking for more
+    neighbours (``max(50, 5 * n_neighbors)`` when ``target_recall=None``).
 n_cells : int or "auto", default="auto"
     k-means cells the projected data is split into before hashing; each
     row is hashed by hyperplanes through its cell's centroid and a query
@@ -35,8 +39,18 @@ n_cells : int or "auto", default="auto"
     else 1: it starts from ``round(n_samples / 2000)`` cells and doubles
     them while their own buckets stay over 4 times too large (cells of at
     least 250 rows). Clipped to ``n_samples``.
-n_cell_probes : int, default=2
+n_cell_probes : int or "auto", default="auto"
     Nearest cells a query visits (clipped to the number of cells).
+    ``"auto"``: tuned for ``target_recall`` (2 when ``target_recall=None``).
+target_recall : float in (0, 1] or None, default=0.9
+    The recall@``n_neighbors`` to reach. ``fit`` tunes every query parameter
+    left at ``"auto"`` (``n_tables``, ``n_probes``, ``n_cell_probes``,
+    ``n_candidates``) on a sample of the training rows used as queries, to
+    the cheapest setting whose estimated recall, less its standard error,
+    reaches the target; with ``n_hyperplanes`` and ``n_tables`` at ``"auto"``
+    it answers by exact search instead where hashing is not expected to be
+    at least 1.5 times faster (and always for 1.0). ``None``: no tuning, the
+    parameters as given. See ``search_method_`` and ``estimated_recall_``.
 metric : {"euclidean", "cosine"}, default="euclidean"
     Distance metric, as computed by :func:`sklearn.metrics.pairwise_distances`.
 random_state : int, RandomState instance or None, default=None
@@ -47,9 +61,30 @@ n_jobs : int, default=None
     :func:`joblib.parallel_config` context chooses another backend). ``None``
     means 1 unless in a :func:`joblib.parallel_config` context; ``-1`` means
     all processors. Results do not depend on it, nor on the backend.
+verbose : int, default=0
+    Print the tuning's progress when positive.
 """
 
-_FRAGMENTS = {"%(index_parameters)s": INDEX_PARAMETERS}
+#: The fitted attributes that describe the chosen operating point (numpydoc, unindented).
+TUNING_ATTRIBUTES = """\
+search_method_ : {"hashing", "exact"}
+    How queries are answered: by the hash tables, or by exact search
+    (chosen at ``fit`` where hashing is not expected to win, or for
+    ``target_recall=1.0``).
+operating_point_ : QuerySettings
+    The query settings in use (tuned, or as given), for ``n_neighbors``.
+estimated_recall_ : float or None
+    Recall@``n_neighbors`` of the operating point on sample queries drawn
+    from the training rows (each left out of its own neighbours); ``None``
+    without tuning. Measure it on your own queries with
+    :func:`~sklearn_lsh.measure_recall`.
+estimated_speedup_ : float or None
+    Modelled queries/second of the operating point over exact search's
+    (1.0 for exact search); ``None`` without tuning.
+"""
+
+_FRAGMENTS = {"%(index_parameters)s": INDEX_PARAMETERS,
+              "%(tuning_attributes)s": TUNING_ATTRIBUTES}
 
 
 def fill_doc(cls):

@@ -20,7 +20,7 @@ from sklearn.utils.extmath import row_norms
 
 from . import _search
 from ._cells import cell_id_bits, fit_hash_functions, nearest_cells
-from ._hashing import MAX_BITS
+from ._hashing import MAX_BITS, HashFunctions
 from ._index import bucket_directory, build_tables, merge_tables, row_bucket_size
 from ._projection import HashSpace
 from ._search import QuerySettings
@@ -187,9 +187,31 @@ class LSHIndex:
             sample_ids=np.concatenate([self.sample_ids.astype(dtype), new_ids]),
             projected=np.vstack([self.projected, projected]), n_fit_rows=self.n_fit_rows)
 
+    def with_tables(self, n_tables, copy=False):
+        """This index restricted to its first ``n_tables`` tables.
+
+        Without ``copy``, the tables' arrays are shared; with it, the result owns
+        copies, so the other tables' memory is freed with this index. Queries on
+        the result see only the first ``n_tables`` tables' buckets.
+        """
+        if n_tables == self.n_tables and not copy:
+            return self
+        functions = HashFunctions(
+            hyperplanes=self.functions.hyperplanes[:, :n_tables * self.n_bits],
+            centroids=self.functions.centroids, cell_bits=self.functions.cell_bits,
+            n_tables=n_tables)
+        return type(self)(
+            data=self.data, space=self.space, functions=functions,
+            sorted_keys=self.sorted_keys[:n_tables].copy() if copy else
+            self.sorted_keys[:n_tables],
+            sorted_positions=self.sorted_positions[:n_tables].copy() if copy else
+            self.sorted_positions[:n_tables], sample_ids=self.sample_ids,
+            projected=self.projected, n_fit_rows=self.n_fit_rows)
+
     # --- queries ------------------------------------------------------------------------
 
-    def kneighbors(self, queries, n_neighbors, settings, *, exclude_self=False, n_jobs=None):
+    def kneighbors(self, queries, n_neighbors, settings, *, exclude_self=False, exclude=None,
+                   n_jobs=None):
         """Approximate k nearest neighbours, with exact distances.
 
         Parameters
@@ -201,6 +223,8 @@ class LSHIndex:
         settings : QuerySettings
         exclude_self : bool
             With ``queries=None``, leave each row out of its own neighbours.
+        exclude : ndarray of shape (n_queries,) or None
+            A sample id to leave out of each query's neighbours.
         n_jobs : int or None
 
         Returns
@@ -213,7 +237,7 @@ class LSHIndex:
         settings = replace(self._clipped(settings),
                            n_candidates=max(settings.n_candidates, n_neighbors))
         return _search.kneighbors(self, queries, n_neighbors, settings,
-                                  exclude_self=exclude_self, n_jobs=n_jobs)
+                                  exclude_self=exclude_self, exclude=exclude, n_jobs=n_jobs)
 
     def radius_neighbors(self, queries, radius, settings, *, exclude_self=False, n_jobs=None):
         """Candidates within ``radius``, as CSR arrays (see :func:`_search.radius_neighbors`)."""

@@ -40,6 +40,7 @@ class LSHKNeighborsRegressor(LSHKNeighborsMixin, RegressorMixin, LSHNeighborsBas
         cells, the largest number any cell uses).
     n_cells_ : int
         Number of k-means cells, as resolved at fit.
+    %(tuning_attributes)s
     index_ : LSHIndex
         The fitted index: the training rows, hash functions and sorted tables.
 
@@ -64,12 +65,14 @@ class LSHKNeighborsRegressor(LSHKNeighborsMixin, RegressorMixin, LSHNeighborsBas
     }
 
     def __init__(self, n_neighbors=5, *, weights="uniform", n_hyperplanes="auto",
-                 n_tables=10, n_probes=8, n_candidates="auto", n_cells="auto", n_cell_probes=2,
-                 metric="euclidean", random_state=None, n_jobs=None):
+                 n_tables="auto", n_probes="auto", n_candidates="auto", n_cells="auto",
+                 n_cell_probes="auto", target_recall=0.9, metric="euclidean",
+                 random_state=None, n_jobs=None, verbose=0):
         super().__init__(n_neighbors=n_neighbors, n_hyperplanes=n_hyperplanes,
                          n_tables=n_tables, n_probes=n_probes, n_candidates=n_candidates,
-                         n_cells=n_cells, n_cell_probes=n_cell_probes, metric=metric,
-                         random_state=random_state, n_jobs=n_jobs)
+                         n_cells=n_cells, n_cell_probes=n_cell_probes,
+                         target_recall=target_recall, metric=metric,
+                         random_state=random_state, n_jobs=n_jobs, verbose=verbose)
         self.weights = weights
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn import get_config
-from sklearn.metrics import pairwise_distances_chunked
+from sklearn.metrics import pairwise_distances, pairwise_distances_chunked
 from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
@@ -69,11 +69,14 @@ class QuerySettings:
     n_candidates : int
         Candidates per query, best by projected distance, whose exact distance
         is computed (k-NN queries only; at least ``n_neighbors``).
+    exact : bool
+        Answer by exact search (chunked brute force) instead of the tables.
     """
 
     n_probes: int = 0
     n_cell_probes: int = 1
     n_candidates: int = 1
+    exact: bool = False
 
     def max_gathered(self, n_tables):
         """Most rows a k-NN query gathers from its buckets: ``GATHERED_PER_KEY`` per
@@ -83,7 +86,8 @@ class QuerySettings:
         return max(GATHERED_PER_KEY * n_keys, n_tables * self.n_candidates)
 
 
-def kneighbors(index, queries, n_neighbors, settings, *, exclude_self=False, n_jobs=None):
+def kneighbors(index, queries, n_neighbors, settings, *, exclude_self=False, exclude=None,
+               n_jobs=None):
     """Approximate k nearest neighbours with exact distances.
 
     Parameters
@@ -97,6 +101,9 @@ def kneighbors(index, queries, n_neighbors, settings, *, exclude_self=False, n_j
     settings : QuerySettings
     exclude_self : bool
         With ``queries=None``, leave each row out of its own neighbours.
+    exclude : ndarray of shape (n_queries,) or None
+        A sample id to leave out of each query's neighbours (the query itself,
+        when the queries are indexed rows).
     n_jobs : int or None
         Parallel chunks, as joblib resolves it (``None``: 1 unless a
         ``joblib.parallel_config`` context says otherwise).
@@ -114,8 +121,9 @@ def kneighbors(index, queries, n_neighbors, settings, *, exclude_self=False, n_j
     distances = np.empty((n_queries, n_neighbors), dtype=_result_dtype(index, queries))
     indices = np.empty((n_queries, n_neighbors), dtype=np.int64)
     gathered_row_bytes = 3 * 8 * index.n_features * settings.n_candidates
+    excluded = np.arange(n_queries) if exclude_self else exclude
     for rows, result in _map_chunks(_kneighbors_chunk, index, queries, settings,
-                                    gathered_row_bytes, exclude_self, n_jobs,
+                                    gathered_row_bytes, excluded, n_jobs,
                                     n_neighbors=n_neighbors):
         distances[rows], indices[rows] = result
     return distances, indices
@@ -140,8 +148,10 @@ def radius_neighbors(index, queries, radius, settings, *, exclude_self=False, n_
     # A chunk computes exact distances for the candidates that survive
     # pruning: at most all of them, each gathering a row.
     gathered_row_bytes = 2 * 8 * index.n_features * max(_expected_candidates(index, settings), 1)
+    n_queries = (index.data if queries is None else queries).shape[0]
+    excluded = np.arange(n_queries) if exclude_self else None
     results = [result for _, result in _map_chunks(
-        _radius_chunk, index, queries, settings, gathered_row_bytes, exclude_self, n_jobs,
+        _radius_chunk, index, queries, settings, gathered_row_bytes, excluded, n_jobs,
         radius=radius)]
     counts = np.concatenate([np.diff(r[0]) for r in results])
     indptr = np.concatenate([[0], np.cumsum(counts)])
@@ -171,7 +181,7 @@ def candidates(index, queries, settings):
     return ids
 
 
-def _map_chunks(chunk_function, index, queries, settings, bytes_per_query, exclude_self,
+def _map_chunks(chunk_function, index, queries, settings, bytes_per_query, excluded,
                 n_jobs, **kwargs):
     """Yield ``(rows, chunk_function(...))`` for every query chunk, in order.
 
@@ -185,7 +195,8 @@ def _map_chunks(chunk_function, index, queries, settings, bytes_per_query, exclu
     slices = [slice(start, min(start + chunk_size, n_queries))
               for start in range(0, n_queries, chunk_size)] or [slice(0, 0)]
 
-    tasks = ((chunk_function, index, queries, rows, settings, exclude_self, kwargs)
+    tasks = ((chunk_function, index, queries, rows, settings,
+              None if excluded is None else excluded[rows], kwargs)
              for rows in slices)
     if len(slices) == 1 or effective_n_jobs(n_jobs) == 1:
         yield from (_run_chunk(*task) for task in tasks)
@@ -198,10 +209,9 @@ def _map_chunks(chunk_function, index, queries, settings, bytes_per_query, exclu
         yield from parallel(delayed(_run_chunk)(*task) for task in tasks)
 
 
-def _run_chunk(chunk_function, index, queries, rows, settings, exclude_self, kwargs):
+def _run_chunk(chunk_function, index, queries, rows, settings, own_ids, kwargs):
     """``(rows, result)`` of one chunk of queries (a module-level function, so
     process backends can pickle it)."""
-    own_ids = np.arange(rows.start, rows.stop) if exclude_self else None
     if queries is None:  # the indexed rows: their projection is stored
         query_rows = index.data[rows]
         projected = index.projected[index.positions[rows]]
@@ -253,7 +263,10 @@ def _working_bytes():
 def _chunk_size(index, settings, bytes_per_query):
     """Queries per chunk: about ``CHUNK_CANDIDATES`` raw candidates, and few enough
     for ``bytes_per_query`` each to fit ``working_memory``; candidate batches
-    are bounded again in :func:`_batches`."""
+    are bounded again in :func:`_batches`. Exact search: as many queries as
+    ``working_memory`` holds rows of distances, as scikit-learn's brute force."""
+    if settings.exact:
+        return int(max(1, _working_bytes() // (8 * max(index.n_samples, 1))))
     by_memory = _working_bytes() // max(bytes_per_query, 1)
     by_candidates = CHUNK_CANDIDATES // max(_expected_candidates(index, settings), 1)
     return int(max(1, min(by_memory, by_candidates, MAX_CHUNK)))
@@ -291,6 +304,8 @@ def _batches(lo, hi, n_components):
 
 
 def _kneighbors_chunk(index, query_rows, projected, own_ids, settings, *, n_neighbors):
+    if settings.exact:
+        return _exact_kneighbors(index, query_rows, n_neighbors, own_ids)
     projected, lo, hi = _probe(index, query_rows, projected, settings)
     hi = cap_bucket_ranges(lo, hi, settings.max_gathered(index.n_tables))
     kept = [
@@ -372,17 +387,56 @@ def _widened_search(index, query_rows, projected, own_ids, settings, n_neighbors
     return distances, indices
 
 
+def _exact_distance_blocks(index, query_rows):
+    """Exact distances from the queries to every indexed row, a block of queries
+    at a time (``working_memory``), as scikit-learn's chunked brute force computes
+    them. Data far from unit scale is divided by the index's power-of-two scale
+    first (a block of indexed rows at a time), so squares neither overflow nor
+    underflow."""
+    scale = index.space.scale
+    if scale == 1.0:
+        yield from pairwise_distances_chunked(query_rows, index.data, metric=index.metric)
+        return
+    unit = 1.0 if index.metric == "cosine" else scale
+    rows_per_block = max(1, _working_bytes() // (8 * max(index.n_samples, 1)))
+    data_rows = max(1, _working_bytes() // (8 * max(index.n_features, 1)))
+    for start in range(0, query_rows.shape[0], rows_per_block):
+        queries = query_rows[start:start + rows_per_block] * (1.0 / scale)
+        yield np.hstack([
+            pairwise_distances(queries, index.data[at:at + data_rows] * (1.0 / scale),
+                               metric=index.metric)
+            for at in range(0, index.n_samples, data_rows)]) * unit
+
+
 def _exact_kneighbors(index, query_rows, n_neighbors, own_ids):
-    """Brute-force k-NN, in chunks bounded by ``working_memory``."""
+    """Brute-force k-NN, in chunks bounded by ``working_memory``; ties by sample id."""
     results, start = [], 0
-    for block in pairwise_distances_chunked(query_rows, index.data, metric=index.metric):
+    for block in _exact_distance_blocks(index, query_rows):
         rows = np.arange(start, start + block.shape[0])
         if own_ids is not None:
             block[np.arange(block.shape[0]), own_ids[rows]] = np.inf
-        sample_ids = np.broadcast_to(np.arange(index.n_samples), block.shape)
-        results.append(top_k(sample_ids, block, n_neighbors))
+        results.append(_smallest(block, n_neighbors))
         start += block.shape[0]
     return np.vstack([r[0] for r in results]), np.vstack([r[1] for r in results])
+
+
+def _smallest(block, n_neighbors):
+    """The ``n_neighbors`` smallest entries of each row of a distance block, sorted by
+    (distance, column): every entry tied with the k-th is considered, so ties go to
+    the lowest columns exactly."""
+    n_rows, n_columns = block.shape
+    if n_neighbors >= n_columns:
+        return top_k(np.broadcast_to(np.arange(n_columns), block.shape), block, n_neighbors)
+    kth = np.partition(block, n_neighbors - 1, axis=1)[:, n_neighbors - 1]
+    within = block <= kth[:, None]
+    counts = within.sum(axis=1)
+    width = int(counts.max())
+    row_of, column = np.nonzero(within)
+    slot = np.arange(row_of.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    columns = np.full((n_rows, width), -1, dtype=np.int64)
+    distances = np.full((n_rows, width), np.inf, dtype=block.dtype)
+    columns[row_of, slot], distances[row_of, slot] = column, block[row_of, column]
+    return top_k(columns, distances, n_neighbors)
 
 
 def _shortlist_distances(index, query_rows, kept):
@@ -399,6 +453,8 @@ def _radius_chunk(index, query_rows, projected, own_ids, settings, *, radius):
     """Neighbours within ``radius``. Candidate pairs get their exact distance a
     batch at a time (``working_memory``), and only the pairs within the radius
     are kept: beyond the output, memory stays bounded whatever the radius."""
+    if settings.exact:
+        return _exact_radius(index, query_rows, own_ids, radius)
     projected, lo, hi = _probe(index, query_rows, projected, settings)
     scale = index.space.scale
     bound = (radius / scale)**2 if index.metric == "euclidean" else 2 * radius
@@ -431,6 +487,24 @@ def _radius_chunk(index, query_rows, projected, own_ids, settings, *, radius):
         parts = [(np.empty(0, np.int64), np.empty(0, np.int64),
                   np.empty(0, _result_dtype(index, query_rows)))]
     query_of, sample_ids, distances = (np.concatenate(p) for p in zip(*parts))
+    order = np.lexsort((sample_ids, distances, query_of))
+    counts = np.bincount(query_of, minlength=query_rows.shape[0])
+    return np.concatenate([[0], np.cumsum(counts)]), sample_ids[order], distances[order]
+
+
+def _exact_radius(index, query_rows, own_ids, radius):
+    """Brute-force radius neighbours as CSR arrays sorted by (distance, sample id)."""
+    query_of, sample_ids, distances, start = [], [], [], 0
+    for block in _exact_distance_blocks(index, query_rows):
+        if own_ids is not None:
+            block[np.arange(block.shape[0]), own_ids[start:start + block.shape[0]]] = np.inf
+        rows, columns = np.nonzero(block <= radius)
+        query_of.append(rows + start)
+        sample_ids.append(columns.astype(np.int64))
+        distances.append(block[rows, columns])
+        start += block.shape[0]
+    query_of, sample_ids, distances = (np.concatenate(p) for p in
+                                       (query_of, sample_ids, distances))
     order = np.lexsort((sample_ids, distances, query_of))
     counts = np.bincount(query_of, minlength=query_rows.shape[0])
     return np.concatenate([[0], np.cumsum(counts)]), sample_ids[order], distances[order]

@@ -13,7 +13,7 @@ from sklearn.metrics.pairwise import pairwise_distances
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_lsh import LSHNearestNeighbors
+from sklearn_lsh import LSHNearestNeighbors, QuerySettings
 
 
 def recall(found, exact):
@@ -106,7 +106,7 @@ def test_n_neighbors_argument_overrides_the_constructor(digits):
 def test_tiny_buckets_fall_back_to_k_distinct_exact_neighbors(digits):
     X, Q = digits
     nn = LSHNearestNeighbors(n_neighbors=10, n_hyperplanes=30, n_tables=1, n_probes=0,
-                             random_state=0).fit(X)
+                             target_recall=None, random_state=0).fit(X)
     distances, indices = nn.kneighbors(Q)
     assert all(len(set(row)) == 10 for row in indices.tolist())
     exact_distances, _ = exact_neighbors(X, Q, 10)
@@ -348,21 +348,23 @@ def test_a_query_answer_does_not_depend_on_its_batch(digits):
 
 def test_fit_returns_self_and_resolves_auto_into_attributes(digits):
     X, _ = digits
-    nn = LSHNearestNeighbors()
+    nn = LSHNearestNeighbors(target_recall=None)
     assert nn.fit(X) is nn
-    assert nn.n_hyperplanes == "auto"
+    assert nn.n_hyperplanes == "auto" and nn.n_tables == "auto"
     assert nn.n_hyperplanes_ == round(np.log2(len(X) / 16))
     assert nn.n_samples_fit_ == len(X) and nn.n_features_in_ == X.shape[1]
     assert nn.effective_metric_ == "euclidean"
-    assert nn.index_.sorted_keys.shape == (10, len(X))
+    assert nn.index_.sorted_keys.shape == (10, len(X))  # untuned: 10 tables
     assert np.all(np.diff(nn.index_.sorted_keys.astype(np.float64), axis=1) >= 0)
+    assert nn.operating_point_ == QuerySettings(n_probes=8, n_cell_probes=2, n_candidates=50)
+    assert nn.search_method_ == "hashing" and nn.estimated_recall_ is None
 
 
 def test_query_memory_beyond_the_output_does_not_grow_with_the_query_count(blobs):
     import tracemalloc
 
     X, _ = blobs
-    nn = LSHNearestNeighbors(n_neighbors=10, random_state=0).fit(X)
+    nn = LSHNearestNeighbors(n_neighbors=10, target_recall=None, random_state=0).fit(X)
     rng = np.random.RandomState(1)
     beyond_output = []
     for n_queries in (2_000, 40_000):

@@ -1,0 +1,256 @@
+"""Recall you can ask for: the query settings tuned to the data at ``fit``.
+
+:func:`tune` draws training rows as sample queries (each left out of its own
+neighbours), finds their exact neighbours, and walks a ladder of query settings
+on an index with the most tables, each setting visiting a superset of the
+previous one's buckets. It picks the first setting whose estimated recall,
+less its standard error, reaches the target, and compares the setting's
+modelled query cost with exact search's: where hashing cannot win, the
+estimator answers exactly.
+
+The cost model counts what a query does (probed buckets, gathered rows,
+distinct candidates pre-ranked, candidates ranked exactly) and weighs each with
+a per-item cost fitted once by ``benchmarks/calibrate_cost.py``; it is a model,
+so the choice is the same on every run with the same ``random_state``.
+"""
+
+import numpy as np
+
+from ._evaluation import found_within
+from ._index import cap_bucket_ranges, gather_candidates
+from ._lsh_index import LSHIndex
+from ._search import QuerySettings, _probe
+
+
+def query_work(index, queries, settings):
+    """What a k-NN query does on average, as the cost model's features.
+
+    Parameters
+    ----------
+    index : LSHIndex
+    queries : ndarray or CSR matrix of shape (n_queries, n_features), or None
+        ``None`` uses the indexed rows.
+    settings : QuerySettings
+
+    Returns
+    -------
+    ndarray of shape (6,)
+        1 (fixed cost), query projection (features x components), probed
+        buckets, gathered rows, distinct candidates x components, candidates
+        ranked exactly x features; each a mean per query.
+    """
+    settings = index._clipped(settings)
+    _, lo, hi = _probe(index, queries, None, settings)
+    hi = cap_bucket_ranges(lo, hi, settings.max_gathered(index.n_tables))
+    gathered = (hi - lo).reshape(lo.shape[0], -1).sum(axis=1)
+    distinct = (gather_candidates(index.sorted_positions, lo, hi) >= 0).sum(axis=1)
+    ranked = np.minimum(distinct, settings.n_candidates)
+    n_features, n_components = index.n_features, index.space.n_components
+    return np.array([1.0, n_features * n_components, lo.shape[1] * lo.shape[2],
+                     gathered.mean(), distinct.mean() * n_components,
+                     ranked.mean() * n_features])
+
+
+#: Seconds per item of :func:`query_work`'s features, fitted by
+#: ``benchmarks/calibrate_cost.py`` on the 2-core machine of ``RESULTS.md``.
+QUERY_COSTS = np.array([0.0, 2.32e-10, 0.0, 2.29e-08, 1.50e-09, 4.93e-10])
+#: Exact search's seconds per query: fixed, and per (indexed row x feature).
+EXACT_FIXED_COST, EXACT_ENTRY_COST = 4e-6, 1.97e-11
+#: Hashing is chosen only when the model expects it this many times faster than
+#: exact search (the model is off by up to about 1.7x either way).
+MIN_SPEEDUP = 1.5
+#: Training rows drawn as sample queries.
+N_SAMPLE_QUERIES = 200
+#: Tables of the index the ladder is walked on (when ``n_tables`` is tuned).
+MAX_TABLES = 16
+#: The ladder: (tables, probes, cell probes, candidates per neighbour, least candidates),
+#: each step visiting a superset of the buckets of the step before.
+LADDER = [
+    (2, 1, 1, 2, 20), (4, 2, 1, 3, 30), (6, 4, 1, 4, 40), (8, 4, 2, 5, 50),
+    (10, 8, 2, 5, 50), (12, 8, 2, 8, 80), (16, 16, 3, 10, 100), (16, 32, 3, 20, 200),
+    (16, 64, 4, 40, 400),
+]
+#: Cells of about this many rows are tried beside ``n_cells="auto"``'s choice ...
+TRIED_CELL_SIZE = 1000
+#: ... on data of at least this many rows.
+MIN_ROWS_FOR_CELLS = 20_000
+
+
+def exact_query_cost(n_samples, n_features):
+    """Modelled seconds of one exact (brute-force) query."""
+    return EXACT_FIXED_COST + EXACT_ENTRY_COST * n_samples * n_features
+
+
+def ladder_settings(step, n_neighbors, fixed):
+    """The QuerySettings and number of tables of ladder step ``step``; ``fixed``
+    holds the parameters the user set (``n_tables``, ``n_probes``,
+    ``n_cell_probes``, ``n_candidates``), which every step keeps."""
+    tables, probes, cell_probes, per_neighbor, least = LADDER[step]
+    settings = QuerySettings(
+        n_probes=fixed.get("n_probes", probes),
+        n_cell_probes=fixed.get("n_cell_probes", cell_probes),
+        n_candidates=fixed.get("n_candidates", max(least, per_neighbor * n_neighbors)))
+    return settings, fixed.get("n_tables", tables)
+
+
+class Tuning:
+    """What :func:`tune` chose, and why.
+
+    Attributes
+    ----------
+    index : LSHIndex
+        The index to keep (only the tables the choice uses).
+    settings : QuerySettings
+        The operating point; ``settings.exact`` when exact search was chosen.
+    estimated_recall : float
+        Recall@k on the sample queries (1.0 for exact search).
+    recall_error : float
+        Standard error of ``estimated_recall``.
+    estimated_speedup : float
+        Modelled queries/second over exact search's (1.0 for exact search).
+    """
+
+    def __init__(self, index, settings, estimated_recall, recall_error, estimated_speedup):
+        self.index = index
+        self.settings = settings
+        self.estimated_recall = estimated_recall
+        self.recall_error = recall_error
+        self.estimated_speedup = estimated_speedup
+
+
+def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow_exact,
+         random_state, log=None):
+    """Fit an index to ``X`` and choose its query settings for ``target_recall``.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n_samples, n_features)
+    metric : {"euclidean", "cosine"}
+    n_neighbors : int
+        The ``k`` of recall@k.
+    target_recall : float
+        In (0, 1]; 1 means exact search.
+    n_bits, n_cells : int or None
+        As for :meth:`LSHIndex.fit` (``None``: their automatic rules). With
+        ``n_cells=None``, cells of about ``TRIED_CELL_SIZE`` rows are tried too.
+    fixed : dict
+        Query parameters the user set; they are kept, the others tuned.
+    allow_exact : bool
+        Whether exact search may be chosen (not when the user fixed the index's
+        shape: ``n_hyperplanes`` or ``n_tables``).
+    random_state : numpy.random.RandomState
+    log : callable or None
+        Called with a line of progress.
+
+    Returns
+    -------
+    Tuning
+    """
+    log = log or (lambda line: None)
+    n_samples, n_features = X.shape
+    n_neighbors = min(n_neighbors, n_samples - 1)
+    exact_cost = exact_query_cost(n_samples, n_features)
+    n_tables = fixed.get("n_tables", MAX_TABLES)
+
+    def exact_choice(index):
+        log(f"exact search (modelled {1e6 * exact_cost:.0f} us per query)")
+        return Tuning(index.with_tables(1, copy=True), QuerySettings(exact=True), 1.0, 0.0,
+                      1.0)
+
+    if allow_exact and (target_recall >= 1.0 or n_neighbors < 1):
+        return exact_choice(LSHIndex.fit(X, metric=metric, n_bits=n_bits, n_tables=1,
+                                         n_cells=1 if n_cells is None else n_cells,
+                                         random_state=random_state))
+    sample = np.sort(random_state.choice(n_samples, min(N_SAMPLE_QUERIES, n_samples),
+                                         replace=False))
+    queries = X[sample]
+    structures = [n_cells]
+    if n_cells is None and n_samples >= MIN_ROWS_FOR_CELLS:
+        structures.append(int(round(n_samples / TRIED_CELL_SIZE)))
+    best, first_index = None, None
+    for cells in structures:
+        index = LSHIndex.fit(X, metric=metric, n_bits=n_bits, n_tables=n_tables,
+                             n_cells=cells, random_state=random_state)
+        if first_index is None:
+            first_index = index
+            true_kth = _exact_kth_distances(index, queries, sample, n_neighbors)
+        elif index.n_cells == first_index.n_cells:
+            continue  # "auto" chose these cells already
+        found = _walk_ladder(index, queries, sample, true_kth, n_neighbors, target_recall,
+                             fixed, log)
+        if found is not None and (best is None or found[3] < best[3]):
+            best = found
+    if best is None:
+        if allow_exact:
+            return exact_choice(first_index)
+        step = len(LADDER) - 1  # the most thorough setting the user's parameters allow
+        settings, tables = ladder_settings(step, n_neighbors, fixed)
+        view = first_index.with_tables(min(tables, first_index.n_tables))
+        recall, error = _sample_recall(view, queries, sample, true_kth, n_neighbors, settings)
+        cost = _modelled_cost(view, queries, settings)
+        best = (view, settings, (recall, error), cost)
+    index, settings, (recall, error), cost = best
+    speedup = exact_cost / cost
+    if allow_exact and speedup < MIN_SPEEDUP:
+        log(f"hashing would be {speedup:.2f}x exact search: below {MIN_SPEEDUP}x")
+        return exact_choice(index)
+    log(f"chose {index.n_cells} cells, {index.n_tables} tables, {settings}: recall "
+        f"{recall:.3f} +- {error:.3f}, modelled {speedup:.1f}x exact search")
+    return Tuning(index.with_tables(index.n_tables, copy=True), settings, recall, error,
+                  speedup)
+
+
+def _walk_ladder(index, queries, sample, true_kth, n_neighbors, target_recall, fixed, log):
+    """The first ladder step whose recall, less its standard error, reaches the
+    target (a binary search: each step finds a superset of the step before),
+    as ``(index view, settings, (recall, error), modelled cost)``, or None."""
+    evaluated = {}
+
+    def evaluate(step):
+        if step not in evaluated:
+            settings, tables = ladder_settings(step, n_neighbors, fixed)
+            view = index.with_tables(min(tables, index.n_tables))
+            evaluated[step] = (view, settings, _sample_recall(
+                view, queries, sample, true_kth, n_neighbors, settings))
+            recall, error = evaluated[step][2]
+            log(f"{index.n_cells} cells, {view.n_tables} tables, {settings.n_probes} probes, "
+                f"{settings.n_cell_probes} cell probes, {settings.n_candidates} candidates: "
+                f"recall {recall:.3f} +- {error:.3f}")
+        return evaluated[step]
+
+    def meets(step):
+        recall, error = evaluate(step)[2]
+        return recall - error >= target_recall
+
+    # Binary search for the first step that meets the target; the last (and
+    # dearest) step is evaluated only when no earlier one does.
+    lo, hi = 0, len(LADDER) - 1
+    while lo < hi:
+        middle = (lo + hi) // 2
+        if meets(middle):
+            hi = middle
+        else:
+            lo = middle + 1
+    if not meets(lo):
+        return None
+    view, settings, recall = evaluate(lo)
+    return view, settings, recall, _modelled_cost(view, queries, settings)
+
+
+def _modelled_cost(index, queries, settings):
+    return float(query_work(index, queries, settings) @ QUERY_COSTS)
+
+
+def _sample_recall(index, queries, sample, true_kth, n_neighbors, settings):
+    """Recall@k of the sample queries (each left out of its own neighbours), and
+    its standard error over the queries."""
+    distances, _ = index.kneighbors(queries, n_neighbors, settings, exclude=sample)
+    per_query = np.mean(found_within(distances, true_kth), axis=1)
+    error = per_query.std() / np.sqrt(max(per_query.size, 1))
+    return float(per_query.mean()), float(error)
+
+
+def _exact_kth_distances(index, queries, sample, n_neighbors):
+    distances, _ = index.kneighbors(queries, n_neighbors, QuerySettings(exact=True),
+                                    exclude=sample)
+    return distances[:, -1].astype(np.float64)
