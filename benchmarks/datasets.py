@@ -76,6 +76,41 @@ def embeddings(n_train=100_000, n_features=96, n_test=1000, metric="euclidean", 
                    metric)
 
 
+def tfidf_text(n_docs=50_000, n_test=1000, n_words=20_000, n_topics=200, doc_length=60,
+               seed=0):
+    """Sparse TF-IDF rows of generated documents, compared by cosine.
+
+    Each document mixes two of ``n_topics`` topics; a topic is a Zipf-weighted
+    distribution over its own share of a ``n_words`` vocabulary plus common
+    words. The counts go through scikit-learn's ``TfidfTransformer``: CSR rows
+    of about ``doc_length`` non-zeros, like bag-of-words text.
+    """
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    rng = np.random.default_rng(seed)
+    n_total = n_docs + n_test
+    ranks = 1.0 / np.arange(1, n_words + 1) ** 1.1
+    topic_words = [rng.choice(n_words, size=400, replace=False, p=ranks / ranks.sum())
+                   for _ in range(n_topics)]
+    topics = rng.integers(n_topics, size=(n_total, 2))
+    rows, columns = [], []
+    for part in range(2):  # words from each document's two topics, vectorised per part
+        words = np.stack(topic_words)[topics[:, part]]
+        chosen = rng.integers(400, size=(n_total, doc_length // 2))
+        rows.append(np.repeat(np.arange(n_total), doc_length // 2))
+        columns.append(np.take_along_axis(words, chosen, axis=1).ravel())
+    common = rng.choice(n_words, size=(n_total, 10), p=ranks / ranks.sum())
+    rows.append(np.repeat(np.arange(n_total), 10))
+    columns.append(common.ravel())
+    counts = sp.csr_matrix((np.ones(sum(r.size for r in rows), dtype=np.float32),
+                            (np.concatenate(rows), np.concatenate(columns))),
+                           shape=(n_total, n_words))
+    counts.sum_duplicates()
+    X = TfidfTransformer().fit_transform(counts).astype(np.float32).tocsr()
+    return Dataset(f"tfidf-text-{n_docs}x{n_words}-cosine", X[:n_docs], X[n_docs:], "cosine")
+
+
 def digits():
     """scikit-learn's ``load_digits`` (1797 x 64): 1500 indexed, 297 queries."""
     from sklearn.datasets import load_digits

@@ -115,6 +115,9 @@ def kneighbors(index, queries, n_neighbors, settings, *, exclude_self=False, exc
     indices : ndarray of shape (n_queries, n_neighbors), int64
         Distinct sample ids.
     """
+    if settings.exact and index.space.scale == 1.0:
+        return _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude,
+                                       n_jobs)
     n_queries = (index.data if queries is None else queries).shape[0]
     # Chunk results are copied into the output as they arrive: peak memory is
     # the output plus a few chunks' working sets, however many queries arrive.
@@ -127,6 +130,61 @@ def kneighbors(index, queries, n_neighbors, settings, *, exclude_self=False, exc
                                     n_neighbors=n_neighbors):
         distances[rows], indices[rows] = result
     return distances, indices
+
+
+#: Exact search asks scikit-learn's brute force for this many neighbours beyond
+#: ``n_neighbors``, then ranks them by distances computed pair by pair: answers
+#: then do not depend on the batch (BLAS rounding does), and ties go to the lowest
+#: sample id among them.
+EXACT_MARGIN = 8
+
+
+def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, n_jobs):
+    """Exact k-NN by scikit-learn's brute force (its chunked, parallel kernels).
+
+    Cosine is searched as euclidean distance between L2-normalised rows (the
+    same neighbours), which scikit-learn computes several times faster than its
+    cosine path. The candidates are then ranked by exact pair distances, ties by
+    sample id.
+    """
+    from sklearn.neighbors import NearestNeighbors
+    from sklearn.preprocessing import normalize
+    from sklearn.utils.extmath import row_norms
+
+    cosine = index.metric == "cosine"
+    data, rows = index.data, queries
+    if cosine:
+        norms = row_norms(index.data)
+        if queries is not None:
+            norms = np.concatenate([norms, row_norms(queries)])
+        if np.all(norms > 0):
+            data = normalize(index.data)
+            rows = None if queries is None else normalize(queries)
+        else:  # a zero row is at cosine distance 1 from everything: keep the cosine path
+            cosine = False
+    metric = "euclidean" if cosine else index.metric
+    searcher = NearestNeighbors(algorithm="brute", metric=metric, n_jobs=n_jobs).fit(data)
+    n_available = index.n_samples - (exclude_self or exclude is not None)
+    n_asked = min(n_neighbors + EXACT_MARGIN, n_available)
+    if queries is None and exclude_self:
+        candidates = searcher.kneighbors(None, n_asked, return_distance=False)
+        own = np.arange(index.n_samples)
+    else:
+        rows = data if queries is None else rows
+        own = exclude
+        candidates = searcher.kneighbors(rows, n_asked + (own is not None),
+                                         return_distance=False)
+    if own is not None:
+        candidates = np.where(candidates == np.asarray(own)[:, None], -1, candidates)
+    query_rows = index.data if queries is None else queries
+    return _ranked(index, query_rows, candidates.astype(np.int64), n_neighbors)
+
+
+def _ranked(index, query_rows, candidates, n_neighbors):
+    """The ``n_neighbors`` best of each query's candidate sample ids (``-1`` padded),
+    by exact pair distance, ties by sample id."""
+    distances = _shortlist_distances(index, query_rows, candidates)
+    return top_k(candidates, distances, n_neighbors)
 
 
 def radius_neighbors(index, queries, radius, settings, *, exclude_self=False, n_jobs=None):
