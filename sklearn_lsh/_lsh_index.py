@@ -258,6 +258,23 @@ class LSHIndex:
         """
         return _search.candidates(self, queries, self._clipped(settings))
 
+    def normalised_data(self):
+        """The indexed rows L2-normalised (for exact cosine search), computed once
+        and kept until the index is pickled; ``None`` when a row is all zeros."""
+        cached = self.__dict__.get("_normalised")
+        if cached is None:
+            from sklearn.preprocessing import normalize
+            from sklearn.utils.extmath import row_norms
+
+            cached = (normalize(self.data),) if np.all(row_norms(self.data) > 0) else (None,)
+            self.__dict__["_normalised"] = cached
+        return cached[0]
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_normalised", None)  # a cache: recomputed when needed
+        return state
+
     def _clipped(self, settings):
         return replace(settings, n_cell_probes=min(settings.n_cell_probes, self.n_cells))
 

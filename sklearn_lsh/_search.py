@@ -154,11 +154,9 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
     cosine = index.metric == "cosine"
     data, rows = index.data, queries
     if cosine:
-        norms = row_norms(index.data)
-        if queries is not None:
-            norms = np.concatenate([norms, row_norms(queries)])
-        if np.all(norms > 0):
-            data = normalize(index.data)
+        normalised = index.normalised_data()
+        if normalised is not None and (queries is None or np.all(row_norms(queries) > 0)):
+            data = normalised
             rows = None if queries is None else normalize(queries)
         else:  # a zero row is at cosine distance 1 from everything: keep the cosine path
             cosine = False
@@ -182,9 +180,17 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
 
 def _ranked(index, query_rows, candidates, n_neighbors):
     """The ``n_neighbors`` best of each query's candidate sample ids (``-1`` padded),
-    by exact pair distance, ties by sample id."""
-    distances = _shortlist_distances(index, query_rows, candidates)
-    return top_k(candidates, distances, n_neighbors)
+    by exact pair distance, ties by sample id; a block of queries at a time, so the
+    gathered rows fit ``working_memory``."""
+    n_queries, width = candidates.shape
+    block = max(1, _working_bytes() // (3 * 8 * max(index.n_features, 1) * max(width, 1)))
+    distances = np.empty((n_queries, n_neighbors), dtype=_result_dtype(index, query_rows))
+    indices = np.empty((n_queries, n_neighbors), dtype=np.int64)
+    for start in range(0, n_queries, block):  # blocks of queries, never one per query
+        rows = slice(start, min(start + block, n_queries))
+        found = _shortlist_distances(index, query_rows[rows], candidates[rows])
+        distances[rows], indices[rows] = top_k(candidates[rows], found, n_neighbors)
+    return distances, indices
 
 
 def radius_neighbors(index, queries, radius, settings, *, exclude_self=False, n_jobs=None):
