@@ -22,6 +22,7 @@ import numpy as np
 from joblib import effective_n_jobs
 from sklearn import get_config
 from sklearn.metrics import pairwise_distances, pairwise_distances_chunked
+from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
@@ -136,7 +137,7 @@ def kneighbors(index, queries, n_neighbors, settings, *, exclude_self=False, exc
 #: ``n_neighbors``, then ranks them by distances computed pair by pair: answers
 #: then do not depend on the batch (BLAS rounding does), and ties go to the lowest
 #: sample id among them.
-EXACT_MARGIN = 8
+EXACT_MARGIN = 4
 
 
 def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, n_jobs):
@@ -147,28 +148,25 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
     cosine path. The candidates are then ranked by exact pair distances, ties by
     sample id.
     """
-    from sklearn.neighbors import NearestNeighbors
     from sklearn.preprocessing import normalize
     from sklearn.utils.extmath import row_norms
 
-    cosine = index.metric == "cosine"
-    data, rows = index.data, queries
-    if cosine:
-        normalised = index.normalised_data()
-        if normalised is not None and (queries is None or np.all(row_norms(queries) > 0)):
-            data = normalised
-            rows = None if queries is None else normalize(queries)
-        else:  # a zero row is at cosine distance 1 from everything: keep the cosine path
-            cosine = False
-    metric = "euclidean" if cosine else index.metric
-    searcher = NearestNeighbors(algorithm="brute", metric=metric, n_jobs=n_jobs).fit(data)
+    searcher, normalised = index.brute_force()
+    rows = queries
+    if normalised and queries is not None:
+        if np.all(row_norms(queries) > 0):
+            rows = normalize(queries)
+        else:  # a zero query is at cosine distance 1 from everything
+            searcher, rows = NearestNeighbors(algorithm="brute", metric="cosine").fit(
+                index.data), queries
+    searcher = _with_n_jobs(searcher, n_jobs)
     n_available = index.n_samples - (exclude_self or exclude is not None)
     n_asked = min(n_neighbors + EXACT_MARGIN, n_available)
     if queries is None and exclude_self:
         candidates = searcher.kneighbors(None, n_asked, return_distance=False)
         own = np.arange(index.n_samples)
     else:
-        rows = data if queries is None else rows
+        rows = searcher._fit_X if queries is None else rows
         own = exclude
         candidates = searcher.kneighbors(rows, n_asked + (own is not None),
                                          return_distance=False)
@@ -176,6 +174,17 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
         candidates = np.where(candidates == np.asarray(own)[:, None], -1, candidates)
     query_rows = index.data if queries is None else queries
     return _ranked(index, query_rows, candidates.astype(np.int64), n_neighbors)
+
+
+def _with_n_jobs(searcher, n_jobs):
+    """The fitted searcher, answering with ``n_jobs`` (a shallow copy when it differs)."""
+    if searcher.n_jobs == n_jobs:
+        return searcher
+    from copy import copy
+
+    searcher = copy(searcher)
+    searcher.n_jobs = n_jobs
+    return searcher
 
 
 def _ranked(index, query_rows, candidates, n_neighbors):
