@@ -161,6 +161,11 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
         return exact_choice(LSHIndex.fit(X, metric=metric, n_bits=n_bits, n_tables=1,
                                          n_cells=1 if n_cells is None else n_cells,
                                          random_state=random_state))
+    if n_neighbors < 1:  # a single row: nothing to tune for
+        settings, tables = ladder_settings(len(LADDER) // 2, 1, fixed)
+        index = LSHIndex.fit(X, metric=metric, n_bits=n_bits, n_tables=tables,
+                             n_cells=n_cells, random_state=random_state)
+        return Tuning(index, settings, 1.0, 0.0, 1.0)
     sample = np.sort(random_state.choice(n_samples, min(N_SAMPLE_QUERIES, n_samples),
                                          replace=False))
     queries = X[sample]

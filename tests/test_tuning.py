@@ -134,3 +134,11 @@ def test_supervised_estimators_tune_too(clustered):
     y = np.arange(len(X)) % 3
     clf = LSHKNeighborsClassifier(n_neighbors=10, random_state=0).fit(X, y)
     assert clf.search_method_ in ("hashing", "exact") and clf.estimated_recall_ >= 0.9
+
+
+@pytest.mark.parametrize("params", [{}, {"n_tables": 3}, {"n_probes": 2}])
+def test_tiny_training_sets_fit_and_answer(params):
+    X = np.arange(6.0).reshape(-1, 2)
+    for n_rows in (1, 2, 3):
+        model = LSHNearestNeighbors(n_neighbors=1, random_state=0, **params).fit(X[:n_rows])
+        assert model.kneighbors(X[:1])[1][0, 0] == 0
