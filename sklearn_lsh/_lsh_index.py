@@ -87,7 +87,8 @@ class LSHIndex:
     # --- building -----------------------------------------------------------------------
 
     @classmethod
-    def fit(cls, X, *, metric, n_bits, n_tables, n_cells, random_state):
+    def fit(cls, X, *, metric, n_bits, n_tables, n_cells, random_state, space=None,
+            projected=None):
         """Fit the hash space and hash functions to ``X`` and hash its rows into tables.
 
         The steps: hash space (:meth:`HashSpace.fit`), then cells and hyperplanes
@@ -104,6 +105,11 @@ class LSHIndex:
         n_cells : int or None
             k-means cells (clipped to ``n_samples``); ``None`` decides from the data.
         random_state : numpy.random.RandomState
+        space : HashSpace or None
+            A hash space already fitted to ``X`` (then ``metric`` must be its metric),
+            with ``projected``, the rows of ``X`` in it: only the hash functions and
+            tables are fitted.
+        projected : ndarray of shape (n_samples, n_components), float32, or None
 
         Returns
         -------
@@ -122,8 +128,9 @@ class LSHIndex:
                     f"n_hyperplanes={n_bits} leaves no room in a {MAX_BITS}-bit key for "
                     f"{n_cells} cell numbers: use at most "
                     f"{MAX_BITS - cell_id_bits(n_cells)} hyperplanes or fewer cells.")
-        space = HashSpace.fit(X, metric, random_state)
-        projected = space.project(X)
+        if space is None:
+            space = HashSpace.fit(X, metric, random_state)
+            projected = space.project(X)
         functions, keys = fit_hash_functions(
             projected, space.axis_scales, n_cells=n_cells, n_bits=n_bits, n_tables=n_tables,
             random_state=random_state)

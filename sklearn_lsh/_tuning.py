@@ -19,6 +19,7 @@ import numpy as np
 from ._evaluation import found_within
 from ._index import cap_bucket_ranges, gather_candidates
 from ._lsh_index import LSHIndex
+from ._projection import HashSpace
 from ._search import QuerySettings, _probe
 
 
@@ -173,9 +174,12 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
     if n_cells is None and n_samples >= MIN_ROWS_FOR_CELLS:
         structures.append(int(round(n_samples / TRIED_CELL_SIZE)))
     best, first_index = None, None
+    space = HashSpace.fit(X, metric, random_state)  # one hash space for every structure
+    projected = space.project(X)
     for cells in structures:
         index = LSHIndex.fit(X, metric=metric, n_bits=n_bits, n_tables=n_tables,
-                             n_cells=cells, random_state=random_state)
+                             n_cells=cells, random_state=random_state, space=space,
+                             projected=projected)
         if first_index is None:
             first_index = index
             true_kth = _exact_kth_distances(index, queries, sample, n_neighbors)
