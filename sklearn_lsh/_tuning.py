@@ -14,6 +14,8 @@ a per-item cost fitted once by ``benchmarks/calibrate_cost.py``; it is a model,
 so the choice is the same on every run with the same ``random_state``.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ._evaluation import found_within
@@ -94,6 +96,7 @@ def ladder_settings(step, n_neighbors, fixed):
     return settings, fixed.get("n_tables", tables)
 
 
+@dataclass(frozen=True)
 class Tuning:
     """What :func:`tune` chose, and why.
 
@@ -111,12 +114,11 @@ class Tuning:
         Modelled queries/second over exact search's (1.0 for exact search).
     """
 
-    def __init__(self, index, settings, estimated_recall, recall_error, estimated_speedup):
-        self.index = index
-        self.settings = settings
-        self.estimated_recall = estimated_recall
-        self.recall_error = recall_error
-        self.estimated_speedup = estimated_speedup
+    index: LSHIndex
+    settings: QuerySettings
+    estimated_recall: float
+    recall_error: float
+    estimated_speedup: float
 
 
 def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow_exact,
