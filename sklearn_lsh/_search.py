@@ -162,14 +162,18 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
     searcher = _with_n_jobs(searcher, n_jobs)
     n_available = index.n_samples - (exclude_self or exclude is not None)
     n_asked = min(n_neighbors + EXACT_MARGIN, n_available)
-    if queries is None and exclude_self:
-        candidates = searcher.kneighbors(None, n_asked, return_distance=False)
-        own = np.arange(index.n_samples)
-    else:
-        rows = searcher._fit_X if queries is None else rows
-        own = exclude
-        candidates = searcher.kneighbors(rows, n_asked + (own is not None),
-                                         return_distance=False)
+    # scikit-learn's kernels limit BLAS to one thread while they run, and concurrent
+    # calls would restore each other's limits out of order: inside our counted
+    # limit, the last call to end restores the original.
+    with _one_blas_thread():
+        if queries is None and exclude_self:
+            candidates = searcher.kneighbors(None, n_asked, return_distance=False)
+            own = np.arange(index.n_samples)
+        else:
+            rows = searcher._fit_X if queries is None else rows
+            own = exclude
+            candidates = searcher.kneighbors(rows, n_asked + (own is not None),
+                                             return_distance=False)
     if own is not None:
         candidates = np.where(candidates == np.asarray(own)[:, None], -1, candidates)
     query_rows = index.data if queries is None else queries

@@ -47,10 +47,11 @@ def blas_threads():
     return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
 
 
-def test_concurrent_parallel_queries_restore_the_blas_thread_limit(digits):
+@pytest.mark.parametrize("target_recall", [0.9, None])  # digits: exact search, hashing
+def test_concurrent_parallel_queries_restore_the_blas_thread_limit(digits, target_recall):
     X, Q = digits
     before = blas_threads()
-    nn = LSHNearestNeighbors(random_state=0, n_jobs=2).fit(X)
+    nn = LSHNearestNeighbors(target_recall=target_recall, random_state=0, n_jobs=2).fit(X)
     with config_context(working_memory=1), ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda _: nn.kneighbors(Q), range(16)))
     assert blas_threads() == before
