@@ -24,7 +24,7 @@ from sklearn import get_config
 from sklearn.metrics import pairwise_distances, pairwise_distances_chunked
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.parallel import Parallel, delayed
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._cells import nearest_cells
 from ._hashing import MAX_PROBE_BITS
@@ -300,6 +300,7 @@ def _run_chunk(chunk_function, index, queries, rows, settings, own_ids, kwargs):
 _blas_lock = threading.Lock()
 _blas_users = 0
 _blas_limiter = None
+_blas_controller = None
 
 
 @contextmanager
@@ -311,10 +312,12 @@ def _one_blas_thread():
     counted, so concurrent calls restore the original limits only when the last
     one ends.
     """
-    global _blas_users, _blas_limiter
+    global _blas_users, _blas_limiter, _blas_controller
     with _blas_lock:
         if _blas_users == 0:
-            _blas_limiter = threadpool_limits(limits=1, user_api="blas")
+            if _blas_controller is None:  # finding the loaded libraries takes milliseconds
+                _blas_controller = ThreadpoolController()
+            _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
         _blas_users += 1
     try:
         yield
