@@ -166,9 +166,9 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
     # calls would restore each other's limits out of order: inside our counted
     # limit, the last call to end restores the original.
     with _one_blas_thread():
-        if queries is None and exclude_self:
+        if queries is None and exclude_self:  # scikit-learn leaves each row out itself
             candidates = searcher.kneighbors(None, n_asked, return_distance=False)
-            own = np.arange(index.n_samples)
+            own = None
         else:
             rows = searcher._fit_X if queries is None else rows
             own = exclude
