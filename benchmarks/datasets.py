@@ -117,3 +117,29 @@ def digits():
 
     X = load_digits().data.astype(np.float32)
     return Dataset("digits-1500x64", X[:1500], X[1500:], "euclidean")
+
+
+def word_embeddings(language="en", n_train=100_000, n_test=1000, seed=0):
+    """Real embeddings: the most frequent words of a language, embedded by a small
+    sentence-embedding model, compared by cosine.
+
+    The words are ``wordfreq``'s frequency list; the model is WordLlama's
+    ``l2_supercat`` (256 dimensions: token embeddings of a large language model,
+    distilled for sentence similarity and mean-pooled), whose weights ship inside
+    its PyPI wheel. Queries are words drawn at random from the same list, so they
+    come from the same distribution as the indexed rows. Needs
+    ``pip install -e ".[words]"``; no download beyond PyPI.
+    """
+    from pathlib import Path
+
+    import wordllama
+    from wordfreq import top_n_list
+
+    model = wordllama.WordLlama.load(cache_dir=Path(wordllama.__file__).parent,
+                                     disable_download=True)
+    words = np.array(top_n_list(language, n_train + n_test))
+    rng = np.random.default_rng(seed)
+    words = words[rng.permutation(words.size)]
+    X = np.asarray(model.embed(list(words), norm=False), dtype=np.float32)
+    return Dataset(f"words-{language}-{n_train}x{X.shape[1]}-cosine", X[:n_train],
+                   X[n_train:], "cosine")

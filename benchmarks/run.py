@@ -109,7 +109,7 @@ def benchmark_dataset(data, args):
                          index_mb=0.0, index_ratio=0.0, search="exact", est_recall=""))
         print_row(rows[-1])
 
-    configs = [("defaults (n_jobs=None)", {}, None)]
+    configs = [("defaults (n_jobs=None)", {}, None), ("defaults", {}, args.n_jobs)]
     configs += [(f"target_recall={t}", dict(target_recall=t), None) for t in args.targets]
     configs += [(" ".join(f"{k}={v}" for k, v in c.items()), c, args.n_jobs)
                 for c in sweep_configs(args.sweep, data.train.shape[0])]
@@ -377,6 +377,9 @@ def main(argv=None):
                         help="target_recall values to fit (beside the defaults, 0.9)")
     parser.add_argument("--text", action="store_true",
                         help="add generated sparse TF-IDF text (cosine) to the data sets")
+    parser.add_argument("--words", nargs="*", default=None, metavar="LANGUAGE",
+                        help="real word embeddings (cosine) of these languages' most "
+                             "frequent words (default: en); needs the 'words' extra")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "output")
     args = parser.parse_args(argv)
     print(describe_machine(), flush=True)
@@ -392,6 +395,10 @@ def main(argv=None):
                 datasets.embeddings(n_train=50_000, metric="cosine")]
     if args.text:
         sets.append(datasets.tfidf_text())
+    if args.words is not None:
+        if not args.data and not args.text:
+            sets = []  # --words alone: only the word embeddings
+        sets += [datasets.word_embeddings(language) for language in args.words or ["en"]]
     if args.graph:
         rows = [r for data in sets for r in graph_rows(data, args)]
         write_outputs(rows, args.out, "graph")
