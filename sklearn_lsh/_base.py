@@ -133,7 +133,8 @@ class LSHNeighborsBase(BaseEstimator):
 
     def _set_index(self, index):
         self.index_ = index
-        self.n_hyperplanes_ = index.n_bits
+        # Bits of the keys the queries use (the index may hold longer ones).
+        self.n_hyperplanes_ = index.n_bits - self.operating_point_.n_dropped_bits
         self.n_cells_ = index.n_cells
         self.n_samples_fit_ = index.n_samples
 

@@ -124,7 +124,7 @@ def cell_id_bits(n_cells):
 
 
 def fit_hash_functions(projected, axis_scales, *, n_cells, n_bits, n_tables, random_state,
-                       bucket_size=AUTO_BUCKET_SIZE):
+                       bucket_size=AUTO_BUCKET_SIZE, n_extra_bits=0):
     """Fit the cells and the hyperplanes, and hash every row.
 
     Parameters
@@ -144,6 +144,11 @@ def fit_hash_functions(projected, axis_scales, *, n_cells, n_bits, n_tables, ran
     random_state : numpy.random.RandomState
     bucket_size : float
         Rows per bucket that ``n_bits=None`` aims for.
+    n_extra_bits : int
+        With ``n_bits=None``, hyperplanes each cell uses beyond that aim, so a
+        query can still choose the aim by ignoring them
+        (``QuerySettings.n_dropped_bits``) or longer keys; the cells are chosen
+        as without them.
 
     Returns
     -------
@@ -158,15 +163,16 @@ def fit_hash_functions(projected, axis_scales, *, n_cells, n_bits, n_tables, ran
     while True:
         functions, keys = hash_in_cells(projected, axis_scales, n_cells=n_cells,
                                         n_bits=n_bits, n_tables=n_tables,
-                                        bucket_size=bucket_size, random_state=random_state)
+                                        bucket_size=bucket_size, random_state=random_state,
+                                        n_extra_bits=n_extra_bits)
         if not (refine and functions.n_cells == n_cells
-                and cells_too_coarse(keys, n_cells, bucket_size)):
+                and cells_too_coarse(keys, n_cells, bucket_size, n_extra_bits)):
             return functions, keys  # fine enough, or no more distinct rows to split
         n_cells *= 2
 
 
 def hash_in_cells(projected, axis_scales, *, n_cells, n_bits, n_tables, bucket_size,
-                  random_state):
+                  random_state, n_extra_bits=0):
     """Fit ``n_cells`` cells (fewer when the rows have fewer distinct values) and
     the hyperplanes, and hash every row in its nearest cell; see
     :func:`fit_hash_functions`."""
@@ -174,8 +180,9 @@ def hash_in_cells(projected, axis_scales, *, n_cells, n_bits, n_tables, bucket_s
     n_cells = centroids.shape[0]
     cells = nearest_cells(projected, centroids, 1)[:, 0]
     if n_bits is None:
-        cell_bits = bits_per_cell(np.bincount(cells, minlength=n_cells), bucket_size,
-                                  MAX_BITS - cell_id_bits(n_cells))
+        max_bits = MAX_BITS - cell_id_bits(n_cells)
+        cell_bits = np.minimum(bits_per_cell(np.bincount(cells, minlength=n_cells),
+                                             bucket_size, max_bits) + n_extra_bits, max_bits)
         n_bits = int(cell_bits.max())
     else:
         cell_bits = np.full(n_cells, n_bits, dtype=np.int64)
@@ -213,13 +220,14 @@ def auto_n_cells(projected, axis_scales, n_bits, bucket_size, random_state):
     return n_cells if row_bucket_size(starts) > AUTO_CELL_TRIGGER * bucket_size else 1
 
 
-def cells_too_coarse(keys, n_cells, bucket_size):
+def cells_too_coarse(keys, n_cells, bucket_size, n_extra_bits=0):
     """Whether ``n_cells="auto"`` should double the cells: their hyperplanes still
     leave a row's bucket over ``AUTO_REFINE_TRIGGER`` times ``bucket_size`` (a cell
     holding several tight clusters has its centroid between them), and cells
-    of half the size would still hold ``AUTO_MIN_CELL_ROWS`` rows on average."""
+    of half the size would still hold ``AUTO_MIN_CELL_ROWS`` rows on average.
+    The keys' lowest ``n_extra_bits`` are ignored (see :func:`fit_hash_functions`)."""
     n_samples = keys.shape[1]
     if 2 * n_cells * AUTO_MIN_CELL_ROWS > n_samples:
         return False
-    _, starts, _ = bucket_directory(np.sort(keys[:1], axis=1))
+    _, starts, _ = bucket_directory(np.sort(keys[:1] >> np.uint64(n_extra_bits), axis=1))
     return row_bucket_size(starts) > AUTO_REFINE_TRIGGER * bucket_size

@@ -11,7 +11,10 @@ n_hyperplanes : int or "auto", default="auto"
     Hyperplanes (bits of a key) per table, from 1 to 64. More bits make
     smaller buckets: faster queries, lower recall. ``"auto"`` gives each
     k-means cell ``round(log2(cell size / 16))`` bits, clipped to [1, 64]
-    (with one cell, ``round(log2(n_samples / 16))``).
+    (with one cell, ``round(log2(n_samples / 16))``); with ``target_recall``
+    set, one bit more or fewer when that is cheaper at the target (the index
+    holds keys one bit longer, and a query can ignore their last bits: a
+    shorter key is a prefix). ``n_hyperplanes_`` is the number in use.
 n_tables : int or "auto", default="auto"
     Independent hash tables. More tables raise recall and cost memory
     (12 bytes per sample and table) and query time. ``"auto"``: tuned for
@@ -44,11 +47,12 @@ n_cell_probes : int or "auto", default="auto"
     ``"auto"``: tuned for ``target_recall`` (2 when ``target_recall=None``).
 target_recall : float in (0, 1] or None, default=0.9
     The recall@``n_neighbors`` to reach. ``fit`` tunes every query parameter
-    left at ``"auto"`` (``n_tables``, ``n_probes``, ``n_cell_probes``,
-    ``n_candidates``) on a sample of the training rows used as queries, to
-    the cheapest setting whose estimated recall, less its standard error,
-    reaches the target; with ``n_hyperplanes`` and ``n_tables`` at ``"auto"``
-    it answers by exact search instead where hashing is not expected to be
+    left at ``"auto"`` (``n_hyperplanes``, ``n_tables``, ``n_probes``,
+    ``n_cell_probes``, ``n_candidates``, and with ``n_cells`` too, the cells:
+    the automatic ones or cells of about 1000 rows) on a sample of the
+    training rows used as queries, to the cheapest setting whose estimated
+    recall, less its standard error, reaches the target; with
+    ``n_hyperplanes`` and ``n_tables`` at ``"auto"`` it answers by exact search instead where hashing is not expected to be
     at least 1.5 times faster (and always for 1.0). ``None``: no tuning, the
     parameters as given. See ``search_method_`` and ``estimated_recall_``.
 metric : {"euclidean", "cosine"}, default="euclidean"

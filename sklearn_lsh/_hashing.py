@@ -94,7 +94,7 @@ class HashFunctions:
                                       self.n_bits)
         return keys
 
-    def probe_keys(self, projected, nearest_cells, n_probes):
+    def probe_keys(self, projected, nearest_cells, n_probes, n_dropped_bits=0):
         """The keys a query visits: its own and ``n_probes`` more per table, in each cell.
 
         Parameters
@@ -103,6 +103,9 @@ class HashFunctions:
         nearest_cells : ndarray of shape (n_queries, n_cell_probes), int
             The cells each query visits.
         n_probes : int
+        n_dropped_bits : int
+            Lowest bits the lookup ignores (see ``bucket_bounds``): probes flip
+            only the others.
 
         Returns
         -------
@@ -116,7 +119,8 @@ class HashFunctions:
             cell_margins = margins - self.centroid_margins[cells]
             keys = cell_keys(cell_margins, cells, self.cell_bits, self.n_tables, self.n_bits)
             visited.append(probe_keys(keys, cell_margins, self.n_tables, self.n_bits,
-                                      n_probes, n_usable_bits=self.cell_bits[cells]))
+                                      n_probes, n_usable_bits=self.cell_bits[cells],
+                                      n_dropped_bits=n_dropped_bits))
         return np.concatenate(visited, axis=2)
 
 
@@ -160,8 +164,12 @@ def hash_keys(margins, n_tables, n_bits):
     ndarray of shape (n_tables, n_rows), uint64
     """
     bits = (margins > 0).reshape(-1, n_tables, n_bits)
-    weights = np.left_shift(np.uint64(1), np.arange(n_bits, dtype=np.uint64))
-    keys = np.bitwise_or.reduce(np.where(bits, weights, np.uint64(0)), axis=2)
+    # Bit b of a key is bit b % 8 of its byte b // 8: pack, pad to 8 bytes, and
+    # read each row of bytes as one little-endian integer.
+    packed = np.packbits(bits, axis=2, bitorder="little")
+    key_bytes = np.zeros(bits.shape[:2] + (8,), dtype=np.uint8)
+    key_bytes[:, :, :packed.shape[2]] = packed
+    keys = key_bytes.view("<u8")[:, :, 0].astype(np.uint64)
     return np.ascontiguousarray(keys.T)
 
 
@@ -193,7 +201,8 @@ def cell_keys(margins, cells, cell_bits, n_tables, n_bits):
     return keys
 
 
-def probe_keys(keys, margins, n_tables, n_bits, n_probes, n_usable_bits=None):
+def probe_keys(keys, margins, n_tables, n_bits, n_probes, n_usable_bits=None,
+               n_dropped_bits=0):
     """Query-directed multi-probe sequence (Lv et al. 2007).
 
     Besides its own bucket, each query visits the ``n_probes`` buckets reached
@@ -211,6 +220,9 @@ def probe_keys(keys, margins, n_tables, n_bits, n_probes, n_usable_bits=None):
     n_usable_bits : ndarray of shape (n_queries,) or None
         Bits at or above ``n_usable_bits[i]`` are not part of query ``i``'s key
         (see :func:`cell_keys`): they are flipped only after every other subset.
+    n_dropped_bits : int
+        Bits below this are ignored by the lookup: flipped only after every
+        other subset too.
 
     Returns
     -------
@@ -218,13 +230,15 @@ def probe_keys(keys, margins, n_tables, n_bits, n_probes, n_usable_bits=None):
         The query's own key first, then its probes in order of increasing score;
         ``n_probes' = min(n_probes, 2**n_flip_bits - 1)``.
     """
-    n_flip_bits = min(n_bits, n_probes, MAX_PROBE_BITS)
+    n_flip_bits = max(min(n_bits - n_dropped_bits, n_probes, MAX_PROBE_BITS), 0)
     if n_flip_bits == 0:
         return keys[:, :, None]
     n_queries = keys.shape[1]
     strength = np.abs(margins).reshape(n_queries, n_tables, n_bits)
+    unusable = np.arange(n_bits) < n_dropped_bits
     if n_usable_bits is not None:
-        unusable = np.arange(n_bits) >= np.asarray(n_usable_bits)[:, None, None]
+        unusable = unusable | (np.arange(n_bits) >= np.asarray(n_usable_bits)[:, None, None])
+    if np.any(unusable):
         strength = np.where(unusable, _NEVER_FLIPPED, strength)
     lowest = np.argsort(strength, axis=2, kind="stable")[:, :, :n_flip_bits]
     lowest_sq = np.take_along_axis(strength, lowest, axis=2) ** 2

@@ -126,7 +126,7 @@ def row_bucket_size(bucket_starts):
     return float(np.sum(sizes**2) / max(np.sum(sizes), 1.0))
 
 
-def bucket_bounds(directory, probe_keys):
+def bucket_bounds(directory, probe_keys, n_dropped_bits=0):
     """``[lo, hi)`` positions of every probed bucket in the sorted tables.
 
     Parameters
@@ -134,6 +134,10 @@ def bucket_bounds(directory, probe_keys):
     directory : tuple of ndarray
         ``(keys, starts, offsets)`` from :func:`bucket_directory`.
     probe_keys : ndarray of shape (n_tables, n_queries, n_probe_keys), uint64
+    n_dropped_bits : int
+        Lowest key bits to ignore: the bucket of a key is then every sorted key
+        that agrees with it on the other bits, one contiguous range (keys sort
+        by their high bits first).
 
     Returns
     -------
@@ -148,6 +152,12 @@ def bucket_bounds(directory, probe_keys):
         table_keys = keys[offsets[t]:offsets[t + 1]]
         table_starts = starts[offsets[t] + t:offsets[t + 1] + t + 1]
         flat = probe_keys[t].ravel()
+        if n_dropped_bits:
+            low_bits = np.uint64(2**n_dropped_bits - 1)
+            first = np.searchsorted(table_keys, flat & ~low_bits, side="left")
+            last = np.searchsorted(table_keys, flat | low_bits, side="right")
+            lo[t], hi[t] = table_starts[first], table_starts[last]
+            continue
         bucket = np.searchsorted(table_keys, flat)
         found = table_keys[np.minimum(bucket, table_keys.shape[0] - 1)] == flat
         lo[t] = table_starts[bucket]

@@ -13,6 +13,7 @@ tables hold storage positions, and the query engine converts to sample ids as
 its last step.
 """
 
+import copy as copy_module
 from dataclasses import replace
 
 import numpy as np
@@ -88,7 +89,7 @@ class LSHIndex:
 
     @classmethod
     def fit(cls, X, *, metric, n_bits, n_tables, n_cells, random_state, space=None,
-            projected=None):
+            projected=None, n_extra_bits=0):
         """Fit the hash space and hash functions to ``X`` and hash its rows into tables.
 
         The steps: hash space (:meth:`HashSpace.fit`), then cells and hyperplanes
@@ -110,6 +111,9 @@ class LSHIndex:
             with ``projected``, the rows of ``X`` in it: only the hash functions and
             tables are fitted.
         projected : ndarray of shape (n_samples, n_components), float32, or None
+        n_extra_bits : int
+            With ``n_bits=None``, hyperplanes per cell beyond the automatic rule's,
+            for queries to drop or keep (``QuerySettings.n_dropped_bits``).
 
         Returns
         -------
@@ -133,7 +137,7 @@ class LSHIndex:
             projected = space.project(X)
         functions, keys = fit_hash_functions(
             projected, space.axis_scales, n_cells=n_cells, n_bits=n_bits, n_tables=n_tables,
-            random_state=random_state)
+            random_state=random_state, n_extra_bits=n_extra_bits)
         return cls._from_keys(X, space, functions, projected, keys)
 
     @classmethod
@@ -207,13 +211,19 @@ class LSHIndex:
             hyperplanes=self.functions.hyperplanes[:, :n_tables * self.n_bits],
             centroids=self.functions.centroids, cell_bits=self.functions.cell_bits,
             n_tables=n_tables)
-        return type(self)(
-            data=self.data, space=self.space, functions=functions,
-            sorted_keys=self.sorted_keys[:n_tables].copy() if copy else
-            self.sorted_keys[:n_tables],
-            sorted_positions=self.sorted_positions[:n_tables].copy() if copy else
-            self.sorted_positions[:n_tables], sample_ids=self.sample_ids,
-            projected=self.projected, n_fit_rows=self.n_fit_rows)
+        view = copy_module.copy(self)  # shares the rows' arrays, derived ones included
+        view.functions = functions
+        keys, starts, offsets = self.bucket_directory
+        view.sorted_keys = self.sorted_keys[:n_tables]
+        view.sorted_positions = self.sorted_positions[:n_tables]
+        view.bucket_directory = (keys[:offsets[n_tables]], starts[:offsets[n_tables] + n_tables],
+                                 offsets[:n_tables + 1])
+        if copy:
+            view.sorted_keys, view.sorted_positions = (view.sorted_keys.copy(),
+                                                       view.sorted_positions.copy())
+            view.bucket_directory = tuple(a.copy() for a in view.bucket_directory)
+        view.row_bucket_size = row_bucket_size(view.bucket_directory[1])
+        return view
 
     # --- queries ------------------------------------------------------------------------
 

@@ -72,12 +72,17 @@ class QuerySettings:
         is computed (k-NN queries only; at least ``n_neighbors``).
     exact : bool
         Answer by exact search (chunked brute force) instead of the tables.
+    n_dropped_bits : int
+        Lowest sign bits of every key a query ignores: its bucket is then the
+        range of sorted keys that share the other bits, as if each table had
+        ``n_dropped_bits`` fewer hyperplanes (a shorter key is a prefix).
     """
 
     n_probes: int = 0
     n_cell_probes: int = 1
     n_candidates: int = 1
     exact: bool = False
+    n_dropped_bits: int = 0
 
     def max_gathered(self, n_tables):
         """Most rows a k-NN query gathers from its buckets: ``GATHERED_PER_KEY`` per
@@ -372,8 +377,9 @@ def _probe(index, query_rows, projected, settings):
         projected = index.space.project(query_rows)
     functions = index.functions
     cells = nearest_cells(projected, functions.centroids, settings.n_cell_probes)
-    probe_keys = functions.probe_keys(projected, cells, settings.n_probes)
-    lo, hi = bucket_bounds(index.bucket_directory, probe_keys)
+    probe_keys = functions.probe_keys(projected, cells, settings.n_probes,
+                                      settings.n_dropped_bits)
+    lo, hi = bucket_bounds(index.bucket_directory, probe_keys, settings.n_dropped_bits)
     return projected, lo, hi
 
 

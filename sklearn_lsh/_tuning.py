@@ -14,7 +14,7 @@ a per-item cost fitted once by ``benchmarks/calibrate_cost.py``; it is a model,
 so the choice is the same on every run with the same ``random_state``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -64,6 +64,8 @@ EXACT_FIXED_COST, EXACT_ENTRY_COST = 4e-6, 1.97e-11
 MIN_SPEEDUP = 1.5
 #: Training rows drawn as sample queries.
 N_SAMPLE_QUERIES = 200
+#: Of them, the first this many model a setting's cost.
+N_COST_QUERIES = 64
 #: Tables of the index the ladder is walked on (when ``n_tables`` is tuned).
 MAX_TABLES = 16
 #: The ladder: (tables, probes, cell probes, candidates per neighbour, least candidates),
@@ -73,6 +75,9 @@ LADDER = [
     (10, 8, 2, 5, 50), (12, 8, 2, 8, 80), (16, 16, 3, 10, 100), (16, 32, 3, 20, 200),
     (16, 64, 4, 40, 400),
 ]
+#: With ``n_hyperplanes="auto"``, keys of up to this many bits more and fewer than
+#: the automatic rule's are tried (one index holds them all: see ``n_dropped_bits``).
+EXTRA_BITS = 1
 #: Cells of about this many rows are tried beside ``n_cells="auto"``'s choice ...
 TRIED_CELL_SIZE = 1000
 #: ... on data of at least this many rows.
@@ -135,7 +140,9 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
         In (0, 1]; 1 means exact search.
     n_bits, n_cells : int or None
         As for :meth:`LSHIndex.fit` (``None``: their automatic rules). With
-        ``n_cells=None``, cells of about ``TRIED_CELL_SIZE`` rows are tried too.
+        ``n_cells=None``, cells of about ``TRIED_CELL_SIZE`` rows are tried too;
+        with ``n_bits=None``, keys of ``EXTRA_BITS`` more or fewer bits than the
+        automatic rule's (one index, shorter keys being prefixes).
     fixed : dict
         Query parameters the user set; they are kept, the others tuned.
     allow_exact : bool
@@ -175,31 +182,34 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
     structures = [n_cells]
     if n_cells is None and n_samples >= MIN_ROWS_FOR_CELLS:
         structures.append(int(round(n_samples / TRIED_CELL_SIZE)))
-    best, first_index = None, None
+    # Automatic keys: built EXTRA_BITS longer than the rule's; queries keep them,
+    # or drop bits down to EXTRA_BITS fewer. The rule's own length is tried first.
+    extra_bits = EXTRA_BITS if n_bits is None else 0
+    key_lengths = [extra_bits] + [d for d in range(2 * extra_bits + 1) if d != extra_bits]
     space = HashSpace.fit(X, metric, random_state)  # one hash space for every structure
     projected = space.project(X)
+    best, first_index, true_kth = None, None, None
     for cells in structures:
         index = LSHIndex.fit(X, metric=metric, n_bits=n_bits, n_tables=n_tables,
                              n_cells=cells, random_state=random_state, space=space,
-                             projected=projected)
+                             projected=projected, n_extra_bits=extra_bits)
         if first_index is None:
             first_index = index
             true_kth = _exact_kth_distances(index, queries, sample, n_neighbors)
         elif index.n_cells == first_index.n_cells:
             continue  # "auto" chose these cells already
-        found = _walk_ladder(index, queries, sample, true_kth, n_neighbors, target_recall,
-                             fixed, log)
-        if found is not None and (best is None or found[3] < best[3]):
-            best = found
+        walk = _LadderWalk(index, queries, sample, true_kth, n_neighbors, fixed, log)
+        for dropped in key_lengths:
+            found = walk.cheapest(target_recall, dropped,
+                                  bound=np.inf if best is None else best[3])
+            if found is not None and (best is None or found[3] < best[3]):
+                best = found
     if best is None:
         if allow_exact:
             return exact_choice(first_index)
-        step = len(LADDER) - 1  # the most thorough setting the user's parameters allow
-        settings, tables = ladder_settings(step, n_neighbors, fixed)
-        view = first_index.with_tables(min(tables, first_index.n_tables))
-        recall, error = _sample_recall(view, queries, sample, true_kth, n_neighbors, settings)
-        cost = _modelled_cost(view, queries, settings)
-        best = (view, settings, (recall, error), cost)
+        # The most thorough setting the user's parameters allow.
+        walk = _LadderWalk(first_index, queries, sample, true_kth, n_neighbors, fixed, log)
+        best = walk.evaluate(len(LADDER) - 1, extra_bits, with_cost=True)
     index, settings, (recall, error), cost = best
     speedup = exact_cost / cost
     if allow_exact and speedup < MIN_SPEEDUP:
@@ -211,41 +221,84 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
                   speedup)
 
 
-def _walk_ladder(index, queries, sample, true_kth, n_neighbors, target_recall, fixed, log):
-    """The first ladder step whose recall, less its standard error, reaches the
-    target (a binary search: each step finds a superset of the step before),
-    as ``(index view, settings, (recall, error), modelled cost)``, or None."""
-    evaluated = {}
+class _LadderWalk:
+    """Ladder steps evaluated on one index: recall on the sample queries and
+    modelled cost, each computed once."""
 
-    def evaluate(step):
-        if step not in evaluated:
-            settings, tables = ladder_settings(step, n_neighbors, fixed)
-            view = index.with_tables(min(tables, index.n_tables))
-            evaluated[step] = (view, settings, _sample_recall(
-                view, queries, sample, true_kth, n_neighbors, settings))
-            recall, error = evaluated[step][2]
-            log(f"{index.n_cells} cells, {view.n_tables} tables, {settings.n_probes} probes, "
-                f"{settings.n_cell_probes} cell probes, {settings.n_candidates} candidates: "
-                f"recall {recall:.3f} +- {error:.3f}")
-        return evaluated[step]
+    def __init__(self, index, queries, sample, true_kth, n_neighbors, fixed, log):
+        self.index, self.queries, self.sample = index, queries, sample
+        self.true_kth, self.n_neighbors, self.fixed, self.log = true_kth, n_neighbors, fixed, log
+        self._views, self._recalls, self._costs = {}, {}, {}
 
-    def meets(step):
-        recall, error = evaluate(step)[2]
-        return recall - error >= target_recall
+    def _step(self, step, dropped):
+        settings, tables = ladder_settings(step, self.n_neighbors, self.fixed)
+        tables = min(tables, self.index.n_tables)
+        if tables not in self._views:
+            self._views[tables] = self.index.with_tables(tables)
+        return self._views[tables], replace(settings, n_dropped_bits=dropped)
 
-    # Binary search for the first step that meets the target; the last (and
-    # dearest) step is evaluated only when no earlier one does.
-    lo, hi = 0, len(LADDER) - 1
-    while lo < hi:
-        middle = (lo + hi) // 2
-        if meets(middle):
-            hi = middle
-        else:
-            lo = middle + 1
-    if not meets(lo):
-        return None
-    view, settings, recall = evaluate(lo)
-    return view, settings, recall, _modelled_cost(view, queries, settings)
+    def recall(self, step, dropped):
+        if (step, dropped) not in self._recalls:
+            view, settings = self._step(step, dropped)
+            recall, error = _sample_recall(view, self.queries, self.sample, self.true_kth,
+                                           self.n_neighbors, settings)
+            self._recalls[step, dropped] = recall, error
+            self.log(f"{view.n_cells} cells, {view.n_tables} tables, "
+                     f"{view.n_bits - dropped} bits, {settings.n_probes} probes, "
+                     f"{settings.n_cell_probes} cell probes, {settings.n_candidates} "
+                     f"candidates: recall {recall:.3f} +- {error:.3f}")
+        return self._recalls[step, dropped]
+
+    def cost(self, step, dropped):
+        if (step, dropped) not in self._costs:
+            view, settings = self._step(step, dropped)
+            # A mean over queries: a few dozen of them estimate it well enough.
+            self._costs[step, dropped] = _modelled_cost(
+                view, self.queries[:N_COST_QUERIES], settings)
+        return self._costs[step, dropped]
+
+    def evaluate(self, step, dropped, with_cost=False):
+        """``(index view, settings, (recall, error), modelled cost)`` of a step."""
+        view, settings = self._step(step, dropped)
+        return (view, settings, self.recall(step, dropped),
+                self.cost(step, dropped) if with_cost else None)
+
+    def cheapest(self, target_recall, dropped, bound=np.inf):
+        """The first ladder step whose recall, less its standard error, reaches the
+        target, as :meth:`evaluate` gives it, or None; steps modelled to cost
+        ``bound`` or more are not tried. Each step finds a superset of the step
+        before, so recall and cost grow along the ladder: both are binary searches."""
+        def meets(step):
+            recall, error = self.recall(step, dropped)
+            return recall - error >= target_recall
+
+        lo, hi = 0, len(LADDER) - 1
+        if np.isfinite(bound):  # the dearest step still under the bound
+            if self.cost(0, dropped) >= bound:
+                return None
+            while lo < hi:
+                middle = (lo + hi + 1) // 2
+                if self.cost(middle, dropped) < bound:
+                    lo = middle
+                else:
+                    hi = middle - 1
+            if not meets(lo):
+                return None
+            # The answer is usually a step or two below the bound: look down
+            # from there, doubling the stride, before bisecting.
+            hi, stride = lo, 1
+            while hi - stride >= 0 and meets(hi - stride):
+                hi, stride = hi - stride, 2 * stride
+            lo = max(hi - stride + 1, 0)
+        while lo < hi:
+            middle = (lo + hi) // 2
+            if meets(middle):
+                hi = middle
+            else:
+                lo = middle + 1
+        if not meets(lo):
+            return None
+        return self.evaluate(lo, dropped, with_cost=True)
 
 
 def _modelled_cost(index, queries, settings):

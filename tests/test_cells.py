@@ -118,7 +118,7 @@ def test_cells_find_the_neighbours_with_far_fewer_candidates(separated_clusters)
 
 def test_cells_find_nearly_every_neighbour_of_easy_queries_with_exact_distances(separated_clusters):
     X, Q, y, y_test = separated_clusters
-    model = LSHNearestNeighbors(n_neighbors=5, n_cells=40, n_tables=12,
+    model = LSHNearestNeighbors(n_neighbors=5, n_cells=40, n_tables=12, target_recall=0.99,
                                 random_state=0).fit(X)
     exact_indices = NearestNeighbors(n_neighbors=5).fit(X).kneighbors(Q)[1]
     distances, indices = model.kneighbors(Q)

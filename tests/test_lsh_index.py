@@ -141,6 +141,35 @@ def test_probe_j_visits_the_bucket_with_the_jth_smallest_flip_score(digits):
                 visited.add(query_keys[query] ^ masks[best])
 
 
+@pytest.mark.parametrize("n_cells", [1, 8])
+@pytest.mark.parametrize("n_dropped_bits", [1, 3])
+def test_dropped_bits_visit_every_row_whose_key_shares_the_other_bits(digits, n_cells,
+                                                                      n_dropped_bits):
+    X, Q = digits
+    index = fit_index(X, n_bits=7, n_tables=2, n_cells=n_cells)
+    settings = QuerySettings(n_dropped_bits=n_dropped_bits, n_cell_probes=1)
+    found = index.candidates(Q, settings)
+    query_cells = nearest_cells(index.space.project(Q), index.functions.centroids, 1)[:, 0]
+    row_keys = index.functions.keys(index.space.project(X), nearest_cells(
+        index.space.project(X), index.functions.centroids, 1)[:, 0]) >> np.uint64(n_dropped_bits)
+    query_keys = index.functions.keys(index.space.project(Q), query_cells) >> \
+        np.uint64(n_dropped_bits)
+    for query in range(0, len(Q), 7):
+        expected = np.flatnonzero(np.any(row_keys == query_keys[:, query:query + 1], axis=0))
+        assert_array_equal(found[query][found[query] >= 0], expected)
+
+
+def test_probes_never_flip_a_dropped_bit(digits):
+    X, Q = digits
+    index = fit_index(X, n_bits=8, n_tables=3)
+    projected = index.space.project(Q)
+    cells = np.zeros((len(Q), 1), dtype=np.int64)
+    keys = index.functions.probe_keys(projected, cells, n_probes=20, n_dropped_bits=3)
+    prefixes = keys >> np.uint64(3)
+    for table in range(3):  # every probe reaches a new range of sorted keys
+        assert all(len(set(row)) == row.size for row in prefixes[table])
+
+
 def test_candidates_grow_with_tables_and_probes_and_stay_far_below_n_samples(mixture):
     X, Q = mixture
     means = {}

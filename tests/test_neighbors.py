@@ -152,7 +152,9 @@ def test_kneighbors_graph_rejects_unknown_mode(digits):
 @pytest.mark.parametrize("metric,radius", [("euclidean", 25.0), ("cosine", 0.1)])
 def test_radius_neighbors_are_a_subset_of_the_exact_ones(digits, metric, radius):
     X, Q = digits
-    nn = LSHNearestNeighbors(metric=metric, n_tables=20, random_state=0).fit(X)
+    # Untuned: the recall target is a k-NN one (see the user guide on radius queries).
+    nn = LSHNearestNeighbors(metric=metric, n_tables=20, target_recall=None,
+                             random_state=0).fit(X)
     distances, indices = nn.radius_neighbors(Q, radius=radius)
     exact_d, exact_i = NearestNeighbors(radius=radius, metric=metric, algorithm="brute") \
         .fit(X).radius_neighbors(Q)

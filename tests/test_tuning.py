@@ -88,6 +88,26 @@ def test_explicit_parameters_are_kept_and_only_the_rest_tuned(clustered):
     assert model.estimated_recall_ is not None
 
 
+def test_explicit_hyperplanes_are_the_key_length_in_use(clustered):
+    X, _ = clustered
+    model = LSHNearestNeighbors(n_neighbors=10, n_hyperplanes=9, random_state=0).fit(X)
+    assert model.n_hyperplanes_ == model.index_.n_bits == 9
+    assert model.operating_point_.n_dropped_bits == 0
+
+
+def test_automatic_keys_are_the_index_keys_less_at_most_two_dropped_bits(clustered):
+    # The index holds keys one bit longer than the automatic rule's; a query
+    # ignores none, one or two of their last bits (a shorter key is a prefix).
+    X, _ = clustered
+    for target in (0.6, 0.8, 0.9):
+        model = LSHNearestNeighbors(n_neighbors=10, target_recall=target,
+                                    random_state=0).fit(X)
+        assert model.search_method_ == "hashing"
+        dropped = model.operating_point_.n_dropped_bits
+        assert dropped in (0, 1, 2)
+        assert model.n_hyperplanes_ == model.index_.n_bits - dropped
+
+
 def test_no_target_uses_the_parameters_as_given(clustered):
     X, _ = clustered
     model = LSHNearestNeighbors(n_neighbors=10, target_recall=None, random_state=0).fit(X)
