@@ -54,7 +54,8 @@ target_recall : float in (0, 1] or None, default=0.9
     recall, less its standard error, reaches the target; with
     ``n_hyperplanes`` and ``n_tables`` at ``"auto"`` it answers by exact
     search instead where hashing is not expected to be at least 1.5 times
-    faster (and always for 1.0). ``None``: no tuning, the parameters as given. See ``search_method_`` and ``estimated_recall_``.
+    faster (and always for 1.0). ``None``: no tuning, the parameters as
+    given. See ``search_method_`` and ``estimated_recall_``.
 metric : {"euclidean", "cosine"}, default="euclidean"
     Distance metric, as computed by :func:`sklearn.metrics.pairwise_distances`.
 random_state : int, RandomState instance or None, default=None
