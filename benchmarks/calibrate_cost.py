@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import datasets  # noqa: E402
 
 from sklearn_lsh import LSHIndex, QuerySettings  # noqa: E402
-from sklearn_lsh._tuning import query_work  # noqa: E402
+from sklearn_lsh._tuning import cost_features, query_work  # noqa: E402
 
 
 def median_seconds(function, repeats=3):
@@ -62,7 +62,7 @@ def main():
         exact = NearestNeighbors(n_neighbors=10, algorithm="brute", metric=data.metric)
         exact.fit(data.train)
         t = median_seconds(lambda e=exact, q=queries: e.kneighbors(q))
-        exact_rows.append((data.train.shape[0] * data.train.shape[1], t / len(queries)))
+        exact_rows.append((data.train.shape[0] * cost_features(data.train), t / len(queries)))
         print(f"{data.name} exact: {1e6 * exact_rows[-1][1]:.1f} us/query", flush=True)
     costs, _ = nnls(np.array(features), np.array(seconds))
     print("per-item costs (seconds):", costs.tolist())

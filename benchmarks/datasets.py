@@ -76,6 +76,41 @@ def embeddings(n_train=100_000, n_features=96, n_test=1000, metric="euclidean", 
                    metric)
 
 
+def mixture(n_train=1_000_000, n_features=64, n_test=1000, n_clusters=2000, zipf=1.1,
+            seed=0):
+    """An anisotropic Gaussian mixture shaped unlike :func:`embeddings`.
+
+    Cluster sizes follow Zipf's law with exponent ``zipf`` (the largest cluster
+    holds ~10% of the rows, most hold a few dozen), each cluster has its own
+    overall spread (log-uniform over a factor of 20) and its own axis lengths,
+    turned by one of 8 random rotations; the clusters live in the full
+    ``n_features`` dimensions. Generated in blocks of 10^5 rows.
+    """
+    rng = np.random.default_rng(seed)
+    centres = 4.0 * rng.standard_normal((n_clusters, n_features))
+    spreads = np.exp(rng.uniform(np.log(0.1), np.log(2.0), size=n_clusters))
+    axes = rng.uniform(0.1, 1.0, size=(n_clusters, n_features)) * spreads[:, None]
+    rotations = np.stack([np.linalg.qr(rng.standard_normal((n_features, n_features)))[0]
+                          for _ in range(8)])
+    weights = 1.0 / np.arange(1, n_clusters + 1) ** zipf
+    weights /= weights.sum()
+    n_total = n_train + n_test
+    out = np.empty((n_total, n_features), dtype=np.float32)
+    for start in range(0, n_total, 100_000):
+        stop = min(start + 100_000, n_total)
+        cluster = rng.choice(n_clusters, size=stop - start, p=weights)
+        shaped = rng.standard_normal((stop - start, n_features)) * axes[cluster]
+        turned = np.empty_like(shaped)
+        for r in range(8):  # one matrix product per rotation, never per row
+            rows = cluster % 8 == r
+            turned[rows] = shaped[rows] @ rotations[r]
+        out[start:stop] = centres[cluster] + turned
+    perm = rng.permutation(n_total)
+    X = out[perm]
+    return Dataset(f"mixture-{n_train}x{n_features}-euclidean", X[:n_train], X[n_train:],
+                   "euclidean")
+
+
 def tfidf_text(n_docs=50_000, n_test=1000, n_words=20_000, n_topics=200, doc_length=60,
                seed=0):
     """Sparse TF-IDF rows of generated documents, compared by cosine.

@@ -31,10 +31,15 @@ from sklearn_lsh import LSHNearestNeighbors  # noqa: E402
 K = 10
 
 
+#: Calls of a few milliseconds are repeated until they add up to this many seconds.
+MIN_TIMED_SECONDS = 0.5
+
+
 def median_time(function, repeats):
-    """Median wall time of ``repeats`` calls, and the last result."""
+    """Median wall time of at least ``repeats`` calls (more for short calls, up to
+    100, until they add up to ``MIN_TIMED_SECONDS``), and the last result."""
     times = []
-    for _ in range(repeats):
+    while len(times) < repeats or (sum(times) < MIN_TIMED_SECONDS and len(times) < 100):
         start = time.perf_counter()
         result = function()
         times.append(time.perf_counter() - start)
@@ -303,7 +308,8 @@ def scale_rows(args):
     """Queries/second at 10^4, 10^5 and 10^6 generated points, fixed parameters."""
     rows = []
     for n in args.scale_sizes:
-        data = datasets.embeddings(n_train=n, n_test=1000)
+        make = datasets.mixture if args.scale_data == "mixture" else datasets.embeddings
+        data = make(n_train=n, n_test=1000)
         args_copy = argparse.Namespace(**vars(args))
         for row in benchmark_dataset(data, args_copy):
             rows.append(row)
@@ -371,6 +377,10 @@ def main(argv=None):
     parser.add_argument("--scale", action="store_true", help="10^4..10^6 scaling rows")
     parser.add_argument("--scale-sizes", type=int, nargs="*",
                         default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--scale-data", choices=["embeddings", "mixture"],
+                        default="embeddings",
+                        help="generator of the --scale rows: datasets.embeddings (96-d, "
+                             "24-d latent) or datasets.mixture (64-d, Zipf, anisotropic)")
     parser.add_argument("--graph", action="store_true",
                         help="time fit + kneighbors_graph() instead of test queries")
     parser.add_argument("--targets", type=float, nargs="*", default=[0.8, 0.95, 0.99],

@@ -108,6 +108,51 @@ def pair_distances(queries, samples, query_of, candidates, metric, scale=1.0):
     return distances
 
 
+def candidate_distances(queries, samples, candidates, metric, scale=1.0):
+    """Exact distances of each query to its candidates (a padded rectangle).
+
+    Parameters
+    ----------
+    queries : ndarray or CSR matrix of shape (n_queries, n_features)
+    samples : ndarray or CSR matrix of shape (n_samples, n_features)
+    candidates : ndarray of shape (n_queries, width)
+        Row numbers of ``samples``, ``-1`` for empty slots.
+    metric : {"euclidean", "cosine"}
+    scale : float
+        As for :func:`pair_distances`.
+
+    Returns
+    -------
+    ndarray of shape (n_queries, width)
+        :func:`pair_distances` of every (query, candidate) pair; ``inf`` in
+        empty slots.
+    """
+    valid = candidates >= 0
+    dtype = np.result_type(queries.dtype, samples.dtype)
+    if sp.issparse(samples) or metric != "euclidean" or scale != 1.0 or \
+            queries.shape[0] == 0:
+        query_of, _ = np.nonzero(valid)
+        distances = np.full(candidates.shape, np.inf, dtype=dtype)
+        distances[valid] = pair_distances(queries, samples, query_of, candidates[valid],
+                                          metric, scale)
+        return distances
+    # Dense euclidean: one gathered block, differences taken in place (fresh
+    # allocations are what a small re-rank spends its time on).
+    gathered = samples[np.maximum(candidates, 0)].astype(dtype, copy=False)
+    gathered -= queries[:, None, :]
+    sq = np.einsum("qwd,qwd->qw", gathered, gathered)
+    distances = np.sqrt(sq)
+    tiny = np.finfo(dtype).tiny / np.finfo(dtype).eps
+    redo = valid & (~(sq >= tiny) | ~np.isfinite(sq))
+    if np.any(redo):  # squares out of range (or exact zeros): done carefully
+        query_of, _ = np.nonzero(redo)
+        with np.errstate(over="ignore"):
+            distances[redo] = _careful_distances(samples[candidates[redo]], queries[query_of],
+                                                 metric)
+    distances[~valid] = np.inf
+    return distances
+
+
 def _fast_pair_distances(queries, samples, query_of, candidates, metric, scale):
     """Distances in the data's dtype, and the pairs whose squares left its range."""
     dtype = np.result_type(queries.dtype, samples.dtype)

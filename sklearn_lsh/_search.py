@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
+import scipy.sparse as sp
 from joblib import effective_n_jobs
 from sklearn import get_config
 from sklearn.metrics import pairwise_distances, pairwise_distances_chunked
@@ -35,7 +36,13 @@ from ._index import (
     raw_candidate_counts,
     split_by_budget,
 )
-from ._rerank import pair_distances, projected_sq_distances, shortlist, top_k
+from ._rerank import (
+    candidate_distances,
+    pair_distances,
+    projected_sq_distances,
+    shortlist,
+    top_k,
+)
 
 #: Bytes the engine budgets per (query, candidate) pair, besides the projection.
 _BYTES_PER_PAIR = 64
@@ -129,7 +136,7 @@ def kneighbors(index, queries, n_neighbors, settings, *, exclude_self=False, exc
     # the output plus a few chunks' working sets, however many queries arrive.
     distances = np.empty((n_queries, n_neighbors), dtype=_result_dtype(index, queries))
     indices = np.empty((n_queries, n_neighbors), dtype=np.int64)
-    gathered_row_bytes = 3 * 8 * index.n_features * settings.n_candidates
+    gathered_row_bytes = 3 * _row_bytes(index) * settings.n_candidates
     excluded = np.arange(n_queries) if exclude_self else exclude
     for rows, result in _map_chunks(_kneighbors_chunk, index, queries, settings,
                                     gathered_row_bytes, excluded, n_jobs,
@@ -170,6 +177,16 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
     # scikit-learn's kernels limit BLAS to one thread while they run, and concurrent
     # calls would restore each other's limits out of order: inside our counted
     # limit, the last call to end restores the original.
+    _check_n_jobs(n_jobs)
+    n_queries = (index.data if queries is None else queries).shape[0]
+    if not sp.issparse(index.data) and n_queries * index.n_samples <= SMALL_EXACT_ENTRIES:
+        # Small searches: one matrix product, without scikit-learn's fixed cost.
+        fit_rows = searcher._fit_X
+        rows = fit_rows if queries is None else rows
+        own = np.arange(n_queries) if queries is None and exclude_self else exclude
+        candidates = _smallest_scores(rows, fit_rows, n_asked, own)
+        query_rows = index.data if queries is None else queries
+        return _ranked(index, query_rows, candidates, n_neighbors)
     with _one_blas_thread():
         if queries is None and exclude_self:  # scikit-learn leaves each row out itself
             candidates = searcher.kneighbors(None, n_asked, return_distance=False)
@@ -185,6 +202,28 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
     return _ranked(index, query_rows, candidates.astype(np.int64), n_neighbors)
 
 
+def _check_n_jobs(n_jobs):
+    if n_jobs == 0:  # joblib's and scikit-learn's wording
+        raise ValueError("n_jobs == 0 in Parallel has no meaning")
+
+
+#: Exact searches of at most this many (query, row) pairs are one matrix product.
+SMALL_EXACT_ENTRIES = 2**20
+
+
+def _smallest_scores(queries, rows, n_asked, own):
+    """The ``n_asked`` rows nearest each query by euclidean distance (in no order),
+    from ``|r|^2 - 2 q.r`` computed at once; ``own[i]`` is never query ``i``'s."""
+    scores = queries @ rows.T
+    scores *= -2  # in place: a fresh block costs more than the product here
+    scores += np.einsum("ij,ij->i", rows, rows)
+    if own is not None:
+        scores[np.arange(scores.shape[0]), own] = np.inf
+    if n_asked < scores.shape[1]:
+        return np.argpartition(scores, n_asked - 1, axis=1)[:, :n_asked].astype(np.int64)
+    return np.broadcast_to(np.arange(scores.shape[1]), scores.shape).astype(np.int64)
+
+
 def _with_n_jobs(searcher, n_jobs):
     """The fitted searcher, answering with ``n_jobs`` (a shallow copy when it differs)."""
     if searcher.n_jobs == n_jobs:
@@ -196,14 +235,22 @@ def _with_n_jobs(searcher, n_jobs):
     return searcher
 
 
+def _row_bytes(index):
+    """Bytes of one indexed row gathered in float64: its features, or for CSR rows
+    its stored values and their column numbers."""
+    data = index.data
+    if sp.issparse(data):
+        return 12 * max(1, -(-data.nnz // max(data.shape[0], 1)))
+    return 8 * max(data.shape[1], 1)
+
+
 def _ranked(index, query_rows, candidates, n_neighbors):
     """The ``n_neighbors`` best of each query's candidate sample ids (``-1`` padded),
     by exact pair distance, ties by sample id; a block of queries at a time, so the
     gathered rows fit ``working_memory``."""
     n_queries, width = candidates.shape
     # Blocks that stay in cache (BATCH_BYTES) run several times faster than big ones.
-    block = max(1, min(_working_bytes(), BATCH_BYTES) //
-                (3 * 8 * max(index.n_features, 1) * max(width, 1)))
+    block = max(1, min(_working_bytes(), BATCH_BYTES) // (3 * _row_bytes(index) * max(width, 1)))
     distances = np.empty((n_queries, n_neighbors), dtype=_result_dtype(index, query_rows))
     indices = np.empty((n_queries, n_neighbors), dtype=np.int64)
     for start in range(0, n_queries, block):  # blocks of queries, never one per query
@@ -231,7 +278,7 @@ def radius_neighbors(index, queries, radius, settings, *, exclude_self=False, n_
     """
     # A chunk computes exact distances for the candidates that survive
     # pruning: at most all of them, each gathering a row.
-    gathered_row_bytes = 2 * 8 * index.n_features * max(_expected_candidates(index, settings), 1)
+    gathered_row_bytes = 2 * _row_bytes(index) * max(_expected_candidates(index, settings), 1)
     n_queries = (index.data if queries is None else queries).shape[0]
     excluded = np.arange(n_queries) if exclude_self else None
     results = [result for _, result in _map_chunks(
@@ -272,8 +319,7 @@ def _map_chunks(chunk_function, index, queries, settings, bytes_per_query, exclu
     Every chunk's result is returned to this process (never written into
     shared memory by a worker), so any joblib backend gives the same answers.
     """
-    if n_jobs == 0:
-        raise ValueError("n_jobs == 0 in Parallel has no meaning")
+    _check_n_jobs(n_jobs)
     n_queries = (index.data if queries is None else queries).shape[0]
     chunk_size = _chunk_size(index, settings, bytes_per_query)
     slices = [slice(start, min(start + chunk_size, n_queries))
@@ -528,12 +574,7 @@ def _smallest(block, n_neighbors):
 
 def _shortlist_distances(index, query_rows, kept):
     """Exact distances for a padded shortlist of sample ids; ``inf`` where ``kept == -1``."""
-    valid = kept >= 0
-    query_of, _ = np.nonzero(valid)
-    distances = np.full(kept.shape, np.inf, dtype=_result_dtype(index, query_rows))
-    distances[valid] = pair_distances(query_rows, index.data, query_of, kept[valid],
-                                      index.metric, index.space.scale)
-    return distances
+    return candidate_distances(query_rows, index.data, kept, index.metric, index.space.scale)
 
 
 def _radius_chunk(index, query_rows, projected, own_ids, settings, *, radius):
@@ -545,7 +586,7 @@ def _radius_chunk(index, query_rows, projected, own_ids, settings, *, radius):
     projected, lo, hi = _probe(index, query_rows, projected, settings)
     scale = index.space.scale
     bound = (radius / scale)**2 if index.metric == "euclidean" else 2 * radius
-    pairs_per_batch = max(1, _working_bytes() // (3 * 8 * max(index.n_features, 1)))
+    pairs_per_batch = max(1, _working_bytes() // (3 * _row_bytes(index)))
     parts = []
     for b in _batches(lo, hi, projected.shape[1]):
         positions = gather_candidates(index.sorted_positions, lo[b], hi[b])

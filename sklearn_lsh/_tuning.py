@@ -17,6 +17,7 @@ so the choice is the same on every run with the same ``random_state``.
 from dataclasses import dataclass, replace
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._evaluation import found_within
 from ._index import cap_bucket_ranges, gather_candidates
@@ -48,7 +49,7 @@ def query_work(index, queries, settings):
     gathered = (hi - lo).reshape(lo.shape[0], -1).sum(axis=1)
     distinct = (gather_candidates(index.sorted_positions, lo, hi) >= 0).sum(axis=1)
     ranked = np.minimum(distinct, settings.n_candidates)
-    n_features, n_components = index.n_features, index.space.n_components
+    n_features, n_components = cost_features(index.data), index.space.n_components
     return np.array([1.0, n_features * n_components, lo.shape[1] * lo.shape[2],
                      gathered.mean(), distinct.mean() * n_components,
                      ranked.mean() * n_features])
@@ -84,9 +85,24 @@ TRIED_CELL_SIZE = 1000
 MIN_ROWS_FOR_CELLS = 20_000
 
 
-def exact_query_cost(n_samples, n_features):
-    """Modelled seconds of one exact (brute-force) query."""
-    return EXACT_FIXED_COST + EXACT_ENTRY_COST * n_samples * n_features
+def exact_query_cost(X):
+    """Modelled seconds of one exact (brute-force) query over the rows of ``X``."""
+    return EXACT_FIXED_COST + EXACT_ENTRY_COST * X.shape[0] * cost_features(X)
+
+
+#: A CSR row costs a distance as much as this many dense features per stored
+#: value (scikit-learn's brute force over generated TF-IDF rows, 50000 x 20000
+#: with 65 stored values a row: 392 us per query on the machine of QUERY_COSTS).
+SPARSE_COST_PER_VALUE = 6
+
+
+def cost_features(X):
+    """Features a row of ``X`` costs in the cost model: its width, or for CSR rows
+    ``SPARSE_COST_PER_VALUE`` per stored value (at most the width)."""
+    n_samples, n_features = X.shape
+    if sp.issparse(X):
+        return min(n_features, SPARSE_COST_PER_VALUE * X.nnz / max(n_samples, 1))
+    return n_features
 
 
 def ladder_settings(step, n_neighbors, fixed):
@@ -159,7 +175,7 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
     log = log or (lambda line: None)
     n_samples, n_features = X.shape
     n_neighbors = min(n_neighbors, n_samples - 1)
-    exact_cost = exact_query_cost(n_samples, n_features)
+    exact_cost = exact_query_cost(X)
     n_tables = fixed.get("n_tables", MAX_TABLES)
 
     def exact_choice(index):
@@ -189,6 +205,8 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
     space = HashSpace.fit(X, metric, random_state)  # one hash space for every structure
     projected = space.project(X)
     best, first_index, true_kth = None, None, None
+    # A setting modelled dearer than this loses to exact search anyway.
+    ceiling = exact_cost / MIN_SPEEDUP if allow_exact else np.inf
     for cells in structures:
         index = LSHIndex.fit(X, metric=metric, n_bits=n_bits, n_tables=n_tables,
                              n_cells=cells, random_state=random_state, space=space,
@@ -201,7 +219,7 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
         walk = _LadderWalk(index, queries, sample, true_kth, n_neighbors, fixed, log)
         for dropped in key_lengths:
             found = walk.cheapest(target_recall, dropped,
-                                  bound=np.inf if best is None else best[3])
+                                  bound=ceiling if best is None else best[3])
             if found is not None and (best is None or found[3] < best[3]):
                 best = found
     if best is None:
