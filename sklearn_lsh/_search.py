@@ -179,7 +179,8 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
     # limit, the last call to end restores the original.
     _check_n_jobs(n_jobs)
     n_queries = (index.data if queries is None else queries).shape[0]
-    if not sp.issparse(index.data) and n_queries * index.n_samples <= SMALL_EXACT_ENTRIES:
+    if (not sp.issparse(index.data) and searcher.metric == "euclidean"
+            and n_queries * index.n_samples <= SMALL_EXACT_ENTRIES):
         # Small searches: one matrix product, without scikit-learn's fixed cost.
         fit_rows = searcher._fit_X
         rows = fit_rows if queries is None else rows

@@ -79,6 +79,22 @@ def test_target_one_is_exact_search(clustered):
                        NearestNeighbors(n_neighbors=5).fit(X).kneighbors(Q)[1])
 
 
+@pytest.mark.parametrize("n_queries", [3, 500])  # one matrix product, or scikit-learn's
+def test_exact_cosine_search_answers_a_zero_query_like_scikit_learn(clustered, n_queries):
+    X, Q = clustered
+    Q = Q[:n_queries].copy()
+    Q[1] = 0.0  # at cosine distance 1 from every row
+    model = LSHNearestNeighbors(n_neighbors=5, metric="cosine", target_recall=1.0,
+                                random_state=0).fit(X)
+    distances, indices = model.kneighbors(Q)
+    exact_d, exact_i = NearestNeighbors(n_neighbors=5, metric="cosine").fit(X).kneighbors(Q)
+    np.testing.assert_allclose(distances[1], 1.0)  # every row ties, as in scikit-learn
+    assert np.unique(indices[1]).size == 5
+    rest = np.arange(n_queries) != 1
+    assert_array_equal(indices[rest], exact_i[rest])
+    np.testing.assert_allclose(distances[rest], exact_d[rest], atol=1e-5)
+
+
 def test_explicit_parameters_are_kept_and_only_the_rest_tuned(clustered):
     X, _ = clustered
     model = LSHNearestNeighbors(n_neighbors=10, n_tables=6, n_probes=3,
