@@ -121,7 +121,8 @@ class LSHNeighborsBase(BaseEstimator):
             X, metric=self.metric, n_neighbors=self.n_neighbors,
             target_recall=self.target_recall, n_bits=n_bits, n_cells=n_cells, fixed=fixed,
             allow_exact=self.n_hyperplanes == "auto" and self.n_tables == "auto",
-            random_state=random_state, log=self._log if self.verbose else None)
+            random_state=random_state, log=self._log if self.verbose else None,
+            n_jobs=self.n_jobs)
         self.operating_point_ = tuning.settings
         self.search_method_ = "exact" if tuning.settings.exact else "hashing"
         self.estimated_recall_ = tuning.estimated_recall

@@ -13,7 +13,7 @@ lives here too.
 """
 
 import numpy as np
-from sklearn.cluster import KMeans
+from sklearn.cluster import KMeans, kmeans_plusplus
 
 from ._hashing import MAX_BITS, HashFunctions, draw_hyperplanes
 from ._index import bucket_directory, row_bucket_size
@@ -31,8 +31,10 @@ AUTO_TRIAL_TABLES = 4
 AUTO_REFINE_TRIGGER = 4
 #: ... and halved cells would still hold this many rows on average.
 AUTO_MIN_CELL_ROWS = 250
-#: k-means is fitted on at most this many rows per cell.
+#: k-means is fitted on at most this many rows per cell ...
 ROWS_PER_CELL = 40
+#: ... and seeded (k-means++) on this many.
+ROWS_PER_SEED = 8
 #: Rows assigned to cells per block (bounds the block's distance matrix).
 ASSIGN_BLOCK = 8192
 
@@ -62,7 +64,16 @@ def fit_centroids(projected, n_cells, random_state, *, max_iter=20):
     n_cells = min(n_cells, np.unique(sample, axis=0).shape[0])
     if n_cells == 1:
         return sample[:1].astype(np.float32)
-    kmeans = KMeans(n_clusters=n_cells, n_init=1, max_iter=max_iter,
+    # k-means++ costs n_rows x n_cells x log(n_cells) distances: seed it on a
+    # random share of the sample (all of it if the share has too few distinct
+    # rows), then let Lloyd use all of it.
+    seeding = sample
+    if ROWS_PER_SEED * n_cells < n_rows:
+        share = sample[random_state.choice(n_rows, ROWS_PER_SEED * n_cells, replace=False)]
+        if np.unique(share, axis=0).shape[0] >= n_cells:
+            seeding = share
+    seeds, _ = kmeans_plusplus(seeding, n_cells, random_state=random_state)
+    kmeans = KMeans(n_clusters=n_cells, init=seeds, n_init=1, max_iter=max_iter,
                     random_state=random_state).fit(sample)
     return kmeans.cluster_centers_.astype(np.float32)
 

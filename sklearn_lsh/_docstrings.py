@@ -62,7 +62,8 @@ random_state : int, RandomState instance or None, default=None
     Seeds the principal-axis sample and the hyperplanes. Pass an int for
     reproducible results across multiple function calls.
 n_jobs : int, default=None
-    Number of parallel jobs answering query chunks (threads, unless a
+    Number of parallel jobs answering query chunks, at ``fit`` (the tuning's
+    sample queries) as for queries (threads, unless a
     :func:`joblib.parallel_config` context chooses another backend). ``None``
     means 1 unless in a :func:`joblib.parallel_config` context; ``-1`` means
     all processors. Results do not depend on it, nor on the backend.

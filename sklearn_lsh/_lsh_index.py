@@ -275,6 +275,19 @@ class LSHIndex:
         """
         return _search.candidates(self, queries, self._clipped(settings))
 
+    def prerank_sq_norms(self, n_components):
+        """Squared norms of the stored projected rows over their first
+        ``n_components`` components (made once per number, and not pickled).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float32
+        """
+        cache = self.__dict__.setdefault("_prerank_sq_norms", {})
+        if n_components not in cache:
+            cache[n_components] = row_norms(self.projected[:, :n_components], squared=True)
+        return cache[n_components]
+
     def brute_force(self):
         """scikit-learn's exact brute-force searcher over the indexed rows, and whether
         it searches L2-normalised rows by euclidean distance (cosine data without
@@ -295,7 +308,8 @@ class LSHIndex:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state.pop("_brute_force", None)  # a cache: made again when needed
+        state.pop("_brute_force", None)  # caches: made again when needed
+        state.pop("_prerank_sq_norms", None)
         return state
 
     def _clipped(self, settings):

@@ -50,8 +50,9 @@ def query_work(index, queries, settings):
     distinct = (gather_candidates(index.sorted_positions, lo, hi) >= 0).sum(axis=1)
     ranked = np.minimum(distinct, settings.n_candidates)
     n_features, n_components = cost_features(index.data), index.space.n_components
+    n_ranking = settings.n_prerank_components or n_components
     return np.array([1.0, n_features * n_components, lo.shape[1] * lo.shape[2],
-                     gathered.mean(), distinct.mean() * n_components,
+                     gathered.mean(), distinct.mean() * min(n_ranking, n_components),
                      ranked.mean() * n_features])
 
 
@@ -72,13 +73,16 @@ MAX_TABLES = 16
 #: The ladder: (tables, probes, cell probes, candidates per neighbour, least candidates),
 #: each step visiting a superset of the buckets of the step before.
 LADDER = [
-    (2, 1, 1, 2, 20), (4, 2, 1, 3, 30), (6, 4, 1, 4, 40), (8, 4, 2, 5, 50),
+    (2, 1, 1, 2, 20), (4, 2, 1, 3, 30), (6, 4, 1, 4, 40), (8, 4, 1, 5, 50), (8, 4, 2, 5, 50),
     (10, 8, 2, 5, 50), (12, 8, 2, 8, 80), (16, 16, 3, 10, 100), (16, 32, 3, 20, 200),
     (16, 64, 4, 40, 400),
 ]
 #: With ``n_hyperplanes="auto"``, keys of up to this many bits more and fewer than
 #: the automatic rule's are tried (one index holds them all: see ``n_dropped_bits``).
 EXTRA_BITS = 1
+#: Pre-ranking in this many leading components of the hash space is tried beside
+#: pre-ranking in all of them.
+PRERANK_COMPONENTS = 16
 #: Cells of about this many rows are tried beside ``n_cells="auto"``'s choice ...
 TRIED_CELL_SIZE = 1000
 #: ... on data of at least this many rows.
@@ -143,7 +147,7 @@ class Tuning:
 
 
 def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow_exact,
-         random_state, log=None):
+         random_state, log=None, n_jobs=None):
     """Fit an index to ``X`` and choose its query settings for ``target_recall``.
 
     Parameters
@@ -167,6 +171,9 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
     random_state : numpy.random.RandomState
     log : callable or None
         Called with a line of progress.
+    n_jobs : int or None
+        Parallel chunks of the sample queries (as for queries); the choice does
+        not depend on it.
 
     Returns
     -------
@@ -216,18 +223,26 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
             true_kth = _exact_kth_distances(index, queries, sample, n_neighbors)
         elif index.n_cells == first_index.n_cells:
             continue  # "auto" chose these cells already
-        walk = _LadderWalk(index, queries, sample, true_kth, n_neighbors, fixed, log)
+        walk = _LadderWalk(index, queries, sample, true_kth, n_neighbors, fixed, log,
+                           n_jobs)
         for dropped in key_lengths:
-            found = walk.cheapest(target_recall, dropped,
+            found = walk.cheapest(target_recall, (dropped, 0),
                                   bound=ceiling if best is None else best[3])
             if found is not None and (best is None or found[3] < best[3]):
-                best = found
+                best, best_walk = found, walk
+    if best is not None and space.n_components > PRERANK_COMPONENTS:
+        # A coarser pre-ranking: cheaper per candidate, may need more of them.
+        variant = (best[1].n_dropped_bits, PRERANK_COMPONENTS)
+        found = best_walk.cheapest(target_recall, variant, bound=best[3])
+        if found is not None and found[3] < best[3]:
+            best = found
     if best is None:
         if allow_exact:
             return exact_choice(first_index)
         # The most thorough setting the user's parameters allow.
-        walk = _LadderWalk(first_index, queries, sample, true_kth, n_neighbors, fixed, log)
-        best = walk.evaluate(len(LADDER) - 1, extra_bits, with_cost=True)
+        walk = _LadderWalk(first_index, queries, sample, true_kth, n_neighbors, fixed, log,
+                           n_jobs)
+        best = walk.evaluate(len(LADDER) - 1, (extra_bits, 0))
     index, settings, (recall, error), cost = best
     speedup = exact_cost / cost
     if allow_exact and speedup < MIN_SPEEDUP:
@@ -241,62 +256,71 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
 
 class _LadderWalk:
     """Ladder steps evaluated on one index: recall on the sample queries and
-    modelled cost, each computed once."""
+    modelled cost, each computed once. A *variant* is a pair (``n_dropped_bits``,
+    ``n_prerank_components``) every step of a walk keeps."""
 
-    def __init__(self, index, queries, sample, true_kth, n_neighbors, fixed, log):
+    def __init__(self, index, queries, sample, true_kth, n_neighbors, fixed, log, n_jobs):
         self.index, self.queries, self.sample = index, queries, sample
         self.true_kth, self.n_neighbors, self.fixed, self.log = true_kth, n_neighbors, fixed, log
+        self.n_jobs = n_jobs
         self._views, self._recalls, self._costs = {}, {}, {}
 
-    def _step(self, step, dropped):
+    def _step(self, step, variant):
+        """The index view and the settings of a step, as queries would use them (so
+        steps that differ only in what this index clips are computed once)."""
         settings, tables = ladder_settings(step, self.n_neighbors, self.fixed)
         tables = min(tables, self.index.n_tables)
         if tables not in self._views:
             self._views[tables] = self.index.with_tables(tables)
-        return self._views[tables], replace(settings, n_dropped_bits=dropped)
+        dropped, components = variant
+        settings = replace(self.index._clipped(settings), n_dropped_bits=dropped,
+                           n_prerank_components=components)
+        return self._views[tables], settings
 
-    def recall(self, step, dropped):
-        if (step, dropped) not in self._recalls:
-            view, settings = self._step(step, dropped)
+    def recall(self, step, variant):
+        view, settings = self._step(step, variant)
+        key = view.n_tables, settings
+        if key not in self._recalls:
             recall, error = _sample_recall(view, self.queries, self.sample, self.true_kth,
-                                           self.n_neighbors, settings)
-            self._recalls[step, dropped] = recall, error
+                                           self.n_neighbors, settings, self.n_jobs)
+            self._recalls[key] = recall, error
+            components = settings.n_prerank_components or view.space.n_components
             self.log(f"{view.n_cells} cells, {view.n_tables} tables, "
-                     f"{view.n_bits - dropped} bits, {settings.n_probes} probes, "
-                     f"{settings.n_cell_probes} cell probes, {settings.n_candidates} "
-                     f"candidates: recall {recall:.3f} +- {error:.3f}")
-        return self._recalls[step, dropped]
+                     f"{view.n_bits - settings.n_dropped_bits} bits, {settings.n_probes} "
+                     f"probes, {settings.n_cell_probes} cell probes, "
+                     f"{settings.n_candidates} candidates ranked in {components} "
+                     f"components: recall {recall:.3f} +- {error:.3f}")
+        return self._recalls[key]
 
-    def cost(self, step, dropped):
-        if (step, dropped) not in self._costs:
-            view, settings = self._step(step, dropped)
+    def cost(self, step, variant):
+        view, settings = self._step(step, variant)
+        key = view.n_tables, settings
+        if key not in self._costs:
             # A mean over queries: a few dozen of them estimate it well enough.
-            self._costs[step, dropped] = _modelled_cost(
-                view, self.queries[:N_COST_QUERIES], settings)
-        return self._costs[step, dropped]
+            self._costs[key] = _modelled_cost(view, self.queries[:N_COST_QUERIES], settings)
+        return self._costs[key]
 
-    def evaluate(self, step, dropped, with_cost=False):
+    def evaluate(self, step, variant):
         """``(index view, settings, (recall, error), modelled cost)`` of a step."""
-        view, settings = self._step(step, dropped)
-        return (view, settings, self.recall(step, dropped),
-                self.cost(step, dropped) if with_cost else None)
+        view, settings = self._step(step, variant)
+        return view, settings, self.recall(step, variant), self.cost(step, variant)
 
-    def cheapest(self, target_recall, dropped, bound=np.inf):
+    def cheapest(self, target_recall, variant, bound=np.inf):
         """The first ladder step whose recall, less its standard error, reaches the
         target, as :meth:`evaluate` gives it, or None; steps modelled to cost
         ``bound`` or more are not tried. Each step finds a superset of the step
         before, so recall and cost grow along the ladder: both are binary searches."""
         def meets(step):
-            recall, error = self.recall(step, dropped)
+            recall, error = self.recall(step, variant)
             return recall - error >= target_recall
 
         lo, hi = 0, len(LADDER) - 1
         if np.isfinite(bound):  # the dearest step still under the bound
-            if self.cost(0, dropped) >= bound:
+            if self.cost(0, variant) >= bound:
                 return None
             while lo < hi:
                 middle = (lo + hi + 1) // 2
-                if self.cost(middle, dropped) < bound:
+                if self.cost(middle, variant) < bound:
                     lo = middle
                 else:
                     hi = middle - 1
@@ -316,17 +340,18 @@ class _LadderWalk:
                 lo = middle + 1
         if not meets(lo):
             return None
-        return self.evaluate(lo, dropped, with_cost=True)
+        return self.evaluate(lo, variant)
 
 
 def _modelled_cost(index, queries, settings):
     return float(query_work(index, queries, settings) @ QUERY_COSTS)
 
 
-def _sample_recall(index, queries, sample, true_kth, n_neighbors, settings):
+def _sample_recall(index, queries, sample, true_kth, n_neighbors, settings, n_jobs=None):
     """Recall@k of the sample queries (each left out of its own neighbours), and
     its standard error over the queries."""
-    distances, _ = index.kneighbors(queries, n_neighbors, settings, exclude=sample)
+    distances, _ = index.kneighbors(queries, n_neighbors, settings, exclude=sample,
+                                    n_jobs=n_jobs)
     per_query = np.mean(found_within(distances, true_kth), axis=1)
     error = per_query.std() / np.sqrt(max(per_query.size, 1))
     return float(per_query.mean()), float(error)

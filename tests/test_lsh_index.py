@@ -204,3 +204,31 @@ def test_recall_of_four_tables_and_four_probes_on_digits(digits):
     exact = NearestNeighbors(n_neighbors=10).fit(X).kneighbors(Q)[1]
     found = index.kneighbors(Q, 10, QuerySettings(n_probes=4, n_candidates=50))[1]
     assert 0.79 <= recall(found, exact) <= 0.85
+
+
+# --- pre-ranking ------------------------------------------------------------------------
+
+def test_prerank_in_fewer_components_changes_only_which_candidates_are_ranked(mixture):
+    X, Q = mixture
+    index = fit_index(X, n_tables=4)
+    assert index.space.n_components > 8
+    every = QuerySettings(n_probes=4, n_candidates=10**6)  # every candidate ranked exactly
+    coarse = QuerySettings(n_probes=4, n_candidates=10**6, n_prerank_components=8)
+    assert_array_equal(index.kneighbors(Q, 10, coarse)[1], index.kneighbors(Q, 10, every)[1])
+    # With a shortlist, the coarse pre-ranking still gives exact, sorted distances ...
+    distances, indices = index.kneighbors(Q, 10, QuerySettings(
+        n_probes=4, n_candidates=30, n_prerank_components=8))
+    assert_allclose(distances, np.linalg.norm(X[indices] - Q[:, None], axis=2), rtol=1e-5)
+    assert np.all(np.diff(distances, axis=1) >= 0)
+    # ... and finds fewer true neighbours than the full one with the same shortlist.
+    exact = NearestNeighbors(n_neighbors=10).fit(X).kneighbors(Q)[1]
+    full = index.kneighbors(Q, 10, QuerySettings(n_probes=4, n_candidates=30))[1]
+    assert recall(indices, exact) < recall(full, exact)
+
+
+def test_prerank_norms_are_those_of_the_leading_components(digits):
+    X, _ = digits
+    index = fit_index(X)
+    assert_allclose(index.prerank_sq_norms(5), np.sum(index.projected[:, :5] ** 2, axis=1),
+                    rtol=1e-5)
+    assert "_prerank_sq_norms" not in index.__getstate__()
