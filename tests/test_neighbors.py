@@ -37,7 +37,8 @@ def test_default_recall_on_digits(digits):
 
 def test_many_tables_reach_near_exact_recall(digits):
     X, Q = digits
-    nn = LSHNearestNeighbors(n_neighbors=10, n_tables=30, n_probes=16, random_state=0)
+    nn = LSHNearestNeighbors(n_neighbors=10, n_tables=30, n_probes=16, target_recall=None,
+                             random_state=0)
     _, found = nn.fit(X).kneighbors(Q)
     assert recall(found, exact_neighbors(X, Q, 10)[1]) >= 0.98
 
