@@ -178,3 +178,22 @@ def word_embeddings(language="en", n_train=100_000, n_test=1000, seed=0):
     X = np.asarray(model.embed(list(words), norm=False), dtype=np.float32)
     return Dataset(f"words-{language}-{n_train}x{X.shape[1]}-cosine", X[:n_train],
                    X[n_train:], "cosine")
+
+
+def word_trigrams(language="en", n_train=100_000, n_test=1000, seed=0):
+    """Real sparse text: character-trigram TF-IDF rows of a language's most frequent
+    words (``wordfreq``'s list, padded with spaces), compared by cosine.
+
+    Needs ``pip install -e ".[words]"``. Queries are words drawn at random from the
+    same list.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from wordfreq import top_n_list
+
+    words = np.array(top_n_list(language, n_train + n_test))
+    rng = np.random.default_rng(seed)
+    words = words[rng.permutation(words.size)]
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3), dtype=np.float32)
+    X = vectorizer.fit_transform(words).tocsr()
+    return Dataset(f"trigrams-{language}-{n_train}x{X.shape[1]}-cosine", X[:n_train],
+                   X[n_train:], "cosine")

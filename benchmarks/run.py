@@ -390,6 +390,9 @@ def main(argv=None):
     parser.add_argument("--words", nargs="*", default=None, metavar="LANGUAGE",
                         help="real word embeddings (cosine) of these languages' most "
                              "frequent words (default: en); needs the 'words' extra")
+    parser.add_argument("--trigrams", nargs="*", default=None, metavar="LANGUAGE",
+                        help="real sparse text (cosine): character-trigram TF-IDF of these "
+                             "languages' most frequent words (default: en); 'words' extra")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "output")
     args = parser.parse_args(argv)
     print(describe_machine(), flush=True)
@@ -405,10 +408,13 @@ def main(argv=None):
                 datasets.embeddings(n_train=50_000, metric="cosine")]
     if args.text:
         sets.append(datasets.tfidf_text())
-    if args.words is not None:
+    if args.words is not None or args.trigrams is not None:
         if not args.data and not args.text:
-            sets = []  # --words alone: only the word embeddings
-        sets += [datasets.word_embeddings(language) for language in args.words or ["en"]]
+            sets = []  # --words or --trigrams alone: only the real word sets
+        sets += [datasets.word_embeddings(language) for language in
+                 ([] if args.words is None else args.words or ["en"])]
+        sets += [datasets.word_trigrams(language) for language in
+                 ([] if args.trigrams is None else args.trigrams or ["en"])]
     if args.graph:
         rows = [r for data in sets for r in graph_rows(data, args)]
         write_outputs(rows, args.out, "graph")

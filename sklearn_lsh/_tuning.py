@@ -73,9 +73,9 @@ MAX_TABLES = 16
 #: The ladder: (tables, probes, cell probes, candidates per neighbour, least candidates),
 #: each step visiting a superset of the buckets of the step before.
 LADDER = [
-    (2, 1, 1, 2, 20), (4, 2, 1, 3, 30), (6, 4, 1, 4, 40), (8, 4, 1, 5, 50), (8, 4, 2, 5, 50),
-    (10, 8, 2, 5, 50), (12, 8, 2, 8, 80), (16, 16, 3, 10, 100), (16, 32, 3, 20, 200),
-    (16, 64, 4, 40, 400),
+    (2, 1, 1, 2, 20), (4, 2, 1, 3, 30), (6, 4, 1, 4, 40), (8, 4, 1, 5, 50),
+    (8, 4, 2, 5, 50), (10, 8, 2, 5, 50), (12, 8, 2, 8, 80), (12, 8, 3, 8, 80),
+    (16, 16, 3, 10, 100), (16, 32, 3, 20, 200), (16, 64, 4, 40, 400),
 ]
 #: With ``n_hyperplanes="auto"``, keys of up to this many bits more and fewer than
 #: the automatic rule's are tried (one index holds them all: see ``n_dropped_bits``).
@@ -83,6 +83,8 @@ EXTRA_BITS = 1
 #: Pre-ranking in this many leading components of the hash space is tried beside
 #: pre-ranking in all of them.
 PRERANK_COMPONENTS = 16
+#: ... when they hold at least this share of the hash space's variance.
+PRERANK_MIN_VARIANCE = 0.9
 #: Cells of about this many rows are tried beside ``n_cells="auto"``'s choice ...
 TRIED_CELL_SIZE = 1000
 #: ... on data of at least this many rows.
@@ -225,12 +227,20 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
             continue  # "auto" chose these cells already
         walk = _LadderWalk(index, queries, sample, true_kth, n_neighbors, fixed, log,
                            n_jobs)
+        costs = {}
         for dropped in key_lengths:
+            if dropped > extra_bits and costs.get(extra_bits - 1, np.inf) < \
+                    costs.get(extra_bits, np.inf):
+                break  # longer keys beat the rule's: shorter ones will not (cost is unimodal)
             found = walk.cheapest(target_recall, (dropped, 0),
                                   bound=ceiling if best is None else best[3])
-            if found is not None and (best is None or found[3] < best[3]):
-                best, best_walk = found, walk
-    if best is not None and space.n_components > PRERANK_COMPONENTS:
+            if found is not None:
+                costs[dropped] = found[3]
+                if best is None or found[3] < best[3]:
+                    best, best_walk = found, walk
+    variances = space.axis_scales**2
+    if (best is not None and space.n_components > PRERANK_COMPONENTS
+            and variances[:PRERANK_COMPONENTS].sum() >= PRERANK_MIN_VARIANCE * variances.sum()):
         # A coarser pre-ranking: cheaper per candidate, may need more of them.
         variant = (best[1].n_dropped_bits, PRERANK_COMPONENTS)
         found = best_walk.cheapest(target_recall, variant, bound=best[3])
