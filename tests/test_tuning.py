@@ -178,3 +178,16 @@ def test_tiny_training_sets_fit_and_answer(params):
     for n_rows in (1, 2, 3):
         model = LSHNearestNeighbors(n_neighbors=1, random_state=0, **params).fit(X[:n_rows])
         assert model.kneighbors(X[:1])[1][0, 0] == 0
+
+
+def test_the_cost_model_counts_a_sparse_row_by_its_stored_values():
+    # A CSR row costs a distance by its stored values, not its width: modelled
+    # exact search over wide sparse text must not look 50 times dearer than it is.
+    import scipy.sparse as sp
+
+    from sklearn_lsh._tuning import SPARSE_COST_PER_VALUE, cost_features, exact_query_cost
+
+    X = sp.random(1000, 20000, density=0.003, format="csr", random_state=0)
+    assert cost_features(X) == pytest.approx(SPARSE_COST_PER_VALUE * X.nnz / 1000)
+    assert cost_features(X.toarray()) == 20000
+    assert exact_query_cost(X) < exact_query_cost(X.toarray()) / 10
