@@ -14,13 +14,15 @@ Chunks run in parallel under ``n_jobs`` with any joblib backend; each query's
 answer depends on that query alone, never on its batch or chunk.
 """
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import effective_n_jobs
+from joblib import cpu_count, effective_n_jobs
 from sklearn import get_config
 from sklearn.metrics import pairwise_distances, pairwise_distances_chunked
 from sklearn.neighbors import NearestNeighbors
@@ -194,10 +196,22 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
         own = np.arange(n_queries) if queries is None and exclude_self else exclude
         sq_norms = np.einsum("ij,ij->i", fit_rows, fit_rows)
         block = max(1, PRODUCT_BLOCK_ENTRIES // max(index.n_samples, 1))
-        candidates = np.vstack([
-            _smallest_scores(rows[start:start + block], fit_rows, sq_norms, n_asked,
-                             None if own is None else own[start:start + block])
-            for start in range(0, n_queries, block)])  # blocks of queries, never one each
+        n_threads = min(cpu_count(), -(-n_queries // MIN_THREAD_QUERIES))
+        if n_threads > 1:  # blocks split over the cores, as scikit-learn's OpenMP threads are
+            block = min(block, -(-n_queries // n_threads))
+        starts = range(0, n_queries, block)  # blocks of queries, never one per query
+
+        def smallest(start):
+            return _smallest_scores(rows[start:start + block], fit_rows, sq_norms, n_asked,
+                                    None if own is None else own[start:start + block])
+
+        if n_threads > 1 and len(starts) > 1:
+            # One BLAS thread per block: the selection after each product releases
+            # the GIL, and BLAS threads spinning between products would take its cores.
+            with _one_blas_thread():
+                candidates = np.vstack(list(_thread_pool(n_threads).map(smallest, starts)))
+        else:
+            candidates = np.vstack([smallest(start) for start in starts])
         query_rows = index.data if queries is None else queries
         return _ranked(index, query_rows, candidates, n_neighbors)
     with _one_blas_thread():
@@ -227,6 +241,19 @@ def _check_n_jobs(n_jobs):
 SMALL_EXACT_ENTRIES = 2**20
 WIDE_EXACT_FEATURES = 256
 PRODUCT_BLOCK_ENTRIES = 2**22
+#: Each thread of an exact search gets at least this many queries.
+MIN_THREAD_QUERIES = 64
+
+_THREAD_POOL = {}
+
+
+def _thread_pool(n_threads):
+    """A pool of ``n_threads`` threads kept for the process (made again in a forked
+    child, or for another size)."""
+    key = os.getpid(), n_threads
+    if _THREAD_POOL.get("key") != key:
+        _THREAD_POOL.update(key=key, pool=ThreadPoolExecutor(max_workers=n_threads))
+    return _THREAD_POOL["pool"]
 
 
 def _smallest_scores(queries, rows, sq_norms, n_asked, own):
