@@ -243,7 +243,11 @@ def probe_keys(keys, margins, n_tables, n_bits, n_probes, n_usable_bits=None,
     lowest = np.argsort(strength, axis=2, kind="stable")[:, :, :n_flip_bits]
     lowest_sq = np.take_along_axis(strength, lowest, axis=2) ** 2
 
-    subsets = _nonempty_subsets(n_flip_bits)  # (n_subsets, n_flip_bits)
+    # A subset among the n_probes best has all its own subsets before it (their
+    # scores are no larger, and their codes smaller for the stable sort), so it
+    # holds at most log2(n_probes + 1) bits: larger ones are never scored.
+    max_size = int(np.log2(n_probes + 1))
+    subsets = _nonempty_subsets(n_flip_bits, max_size)  # (n_subsets, n_flip_bits)
     n_chosen = min(n_probes, subsets.shape[0])
     scores = lowest_sq @ subsets.T.astype(lowest_sq.dtype)  # (nq, nt, n_subsets)
     chosen = np.argsort(scores, axis=2, kind="stable")[:, :, :n_chosen]
@@ -261,8 +265,13 @@ def probe_keys(keys, margins, n_tables, n_bits, n_probes, n_usable_bits=None,
 _NEVER_FLIPPED = np.float32(1e15)
 
 
-def _nonempty_subsets(n_items):
-    """Boolean membership matrix of shape (2**n_items - 1, n_items)."""
+def _nonempty_subsets(n_items, max_size=None):
+    """Boolean membership matrix of the nonempty subsets of ``n_items`` items with at
+    most ``max_size`` of them, in increasing order of their codes (bit ``i`` of a
+    code is item ``i``)."""
     codes = np.arange(1, 2**n_items)
-    return ((codes[:, None] >> np.arange(n_items)) & 1).astype(bool)
+    members = ((codes[:, None] >> np.arange(n_items)) & 1).astype(bool)
+    if max_size is not None:
+        members = members[members.sum(axis=1) <= max_size]
+    return members
 
