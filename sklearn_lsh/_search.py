@@ -14,6 +14,7 @@ Chunks run in parallel under ``n_jobs`` with any joblib backend; each query's
 answer depends on that query alone, never on its batch or chunk.
 """
 
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -196,7 +197,7 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
         own = np.arange(n_queries) if queries is None and exclude_self else exclude
         sq_norms = np.einsum("ij,ij->i", fit_rows, fit_rows)
         block = max(1, PRODUCT_BLOCK_ENTRIES // max(index.n_samples, 1))
-        n_threads = min(cpu_count(), -(-n_queries // MIN_THREAD_QUERIES))
+        n_threads = min(_n_cores(), -(-n_queries // MIN_THREAD_QUERIES))
         if n_threads > 1:  # blocks split over the cores, as scikit-learn's OpenMP threads are
             block = min(block, -(-n_queries // n_threads))
         starts = range(0, n_queries, block)  # blocks of queries, never one per query
@@ -208,8 +209,12 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
         if n_threads > 1 and len(starts) > 1:
             # One BLAS thread per block: the selection after each product releases
             # the GIL, and BLAS threads spinning between products would take its cores.
+            # This thread takes the first block itself.
             with _one_blas_thread():
-                candidates = np.vstack(list(_thread_pool(n_threads).map(smallest, starts)))
+                others = [_thread_pool(n_threads - 1).submit(smallest, start)
+                          for start in starts[1:]]
+                first = smallest(starts[0])
+                candidates = np.vstack([first] + [other.result() for other in others])
         else:
             candidates = np.vstack([smallest(start) for start in starts])
         query_rows = index.data if queries is None else queries
@@ -247,6 +252,12 @@ PRODUCT_BLOCK_ENTRIES = 2**22
 MIN_THREAD_QUERIES = 64
 
 _THREAD_POOL = {}
+
+
+@functools.lru_cache(maxsize=1)
+def _n_cores():
+    """Cores this process may use (joblib reads cgroup files to know: once is enough)."""
+    return cpu_count()
 
 
 def _thread_pool(n_threads):
