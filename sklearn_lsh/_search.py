@@ -198,8 +198,8 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
         sq_norms = np.einsum("ij,ij->i", fit_rows, fit_rows)
         block = max(1, PRODUCT_BLOCK_ENTRIES // max(index.n_samples, 1))
         n_threads = min(_n_cores(), -(-n_queries // MIN_THREAD_QUERIES))
-        if n_threads > 1:  # blocks split over the cores, as scikit-learn's OpenMP threads are
-            block = min(block, -(-n_queries // n_threads))
+        if n_threads > 1:  # blocks shared by the cores, as scikit-learn's OpenMP threads are
+            block = min(block, -(-n_queries // (BLOCKS_PER_THREAD * n_threads)))
         starts = range(0, n_queries, block)  # blocks of queries, never one per query
 
         def smallest(start):
@@ -209,12 +209,8 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
         if n_threads > 1 and len(starts) > 1:
             # One BLAS thread per block: the selection after each product releases
             # the GIL, and BLAS threads spinning between products would take its cores.
-            # This thread takes the first block itself.
             with _one_blas_thread():
-                others = [_thread_pool(n_threads - 1).submit(smallest, start)
-                          for start in starts[1:]]
-                first = smallest(starts[0])
-                candidates = np.vstack([first] + [other.result() for other in others])
+                candidates = np.vstack(_shared_blocks(smallest, starts, n_threads))
         else:
             candidates = np.vstack([smallest(start) for start in starts])
         query_rows = index.data if queries is None else queries
@@ -251,7 +247,32 @@ PRODUCT_BLOCK_ENTRIES = 2**22
 #: Each thread of an exact search gets at least this many queries.
 MIN_THREAD_QUERIES = 64
 
+#: Blocks per thread of a parallel exact search (the threads take them in turn).
+BLOCKS_PER_THREAD = 2
+
 _THREAD_POOL = {}
+
+
+def _shared_blocks(function, items, n_threads):
+    """``[function(item) for item in items]``, the items taken in turn by this thread
+    and ``n_threads - 1`` helpers; a helper the system has not started by the time
+    this thread is done is cancelled, so a busy machine costs at most the serial time."""
+    results, taken, lock = [None] * len(items), iter(range(len(items))), threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                i = next(taken, None)
+            if i is None:
+                return
+            results[i] = function(items[i])
+
+    helpers = [_thread_pool(n_threads - 1).submit(work) for _ in range(n_threads - 1)]
+    work()
+    for helper in helpers:
+        if not helper.cancel():
+            helper.result()
+    return results
 
 
 @functools.lru_cache(maxsize=1)
