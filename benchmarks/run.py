@@ -372,7 +372,7 @@ def main(argv=None):
     parser.add_argument("--queries", type=int, default=None, help="use the first N queries")
     parser.add_argument("--sweep", choices=["none", "quick", "full"], default="quick")
     parser.add_argument("--n-jobs", type=int, default=os.cpu_count())
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--notebook-queries", type=int, default=5)
     parser.add_argument("--scale", action="store_true", help="10^4..10^6 scaling rows")
     parser.add_argument("--scale-sizes", type=int, nargs="*",
