@@ -179,7 +179,9 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
         else:  # a zero query is at cosine distance 1 from everything
             searcher, rows = NearestNeighbors(algorithm="brute", metric="cosine").fit(
                 index.data), queries
-    searcher = _with_n_jobs(searcher, n_jobs)
+    # n_jobs only splits scikit-learn's sparse blocks into column slices, which measured
+    # no faster (TF-IDF: 385 against 391 ms) and slower beside 256 MB blocks; its dense
+    # kernels use every core anyway.
     n_available = index.n_samples - (exclude_self or exclude is not None)
     n_asked = min(n_neighbors + EXACT_MARGIN, n_available)
     # scikit-learn's kernels limit BLAS to one thread while they run, and concurrent
@@ -310,17 +312,6 @@ def _smallest_scores(queries, rows, sq_norms, n_asked, own):
     if n_asked < scores.shape[1]:
         return np.argpartition(scores, n_asked - 1, axis=1)[:, :n_asked].astype(np.int64)
     return np.broadcast_to(np.arange(scores.shape[1]), scores.shape).astype(np.int64)
-
-
-def _with_n_jobs(searcher, n_jobs):
-    """The fitted searcher, answering with ``n_jobs`` (a shallow copy when it differs)."""
-    if searcher.n_jobs == n_jobs:
-        return searcher
-    from copy import copy
-
-    searcher = copy(searcher)
-    searcher.n_jobs = n_jobs
-    return searcher
 
 
 def _row_bytes(index):
