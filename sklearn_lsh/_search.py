@@ -65,6 +65,21 @@ BATCH_BYTES = 2**24
 GATHERED_PER_KEY = 128
 #: Bytes the widened search budgets per query and probed key (probe sequence and lookup).
 _BYTES_PER_WIDE_KEY = 160
+#: Working memory (MB) of scikit-learn's brute force inside exact search.
+EXACT_WORKING_MEMORY = 256
+#: Exact searches of at most this many (query, row) pairs, or of rows at least this
+#: wide, are matrix products over blocks of queries of at most PRODUCT_BLOCK_ENTRIES
+#: pairs, spread over the cores (medians of 7 calls against scikit-learn's brute
+#: force: fashion-mnist 1.43x, 10^5 x 96 embeddings 1.08x, 10^4 x 128 Gaussian 0.94x
+#: where scikit-learn's own path gave 0.91x; narrower rows are left to scikit-learn,
+#: whose selection is the cheaper part there).
+SMALL_EXACT_ENTRIES = 2**20
+WIDE_EXACT_FEATURES = 64
+PRODUCT_BLOCK_ENTRIES = 2**22
+#: Each thread of an exact search gets at least this many queries.
+MIN_THREAD_QUERIES = 64
+#: Blocks per thread of a parallel exact search (the threads take them in turn).
+BLOCKS_PER_THREAD = 2
 
 
 @dataclass(frozen=True)
@@ -241,24 +256,6 @@ def _check_n_jobs(n_jobs):
     if n_jobs == 0:  # joblib's and scikit-learn's wording
         raise ValueError("n_jobs == 0 in Parallel has no meaning")
 
-
-#: Working memory (MB) of scikit-learn's brute force inside exact search.
-EXACT_WORKING_MEMORY = 256
-
-#: Exact searches of at most this many (query, row) pairs, or of rows at least this
-#: wide, are matrix products over blocks of queries of at most PRODUCT_BLOCK_ENTRIES
-#: pairs, spread over the cores (medians of 7 calls against scikit-learn's brute
-#: force: fashion-mnist 1.43x, 10^5 x 96 embeddings 1.08x, 10^4 x 128 Gaussian 0.94x
-#: where scikit-learn's own path gave 0.91x; narrower rows are left to scikit-learn,
-#: whose selection is the cheaper part there).
-SMALL_EXACT_ENTRIES = 2**20
-WIDE_EXACT_FEATURES = 64
-PRODUCT_BLOCK_ENTRIES = 2**22
-#: Each thread of an exact search gets at least this many queries.
-MIN_THREAD_QUERIES = 64
-
-#: Blocks per thread of a parallel exact search (the threads take them in turn).
-BLOCKS_PER_THREAD = 2
 
 _THREAD_POOL = {}
 
