@@ -17,6 +17,7 @@ import copy as copy_module
 from dataclasses import replace
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils.extmath import row_norms
 
 from . import _search
@@ -289,20 +290,22 @@ class LSHIndex:
         return cache[n_components]
 
     def brute_force(self):
-        """scikit-learn's exact brute-force searcher over the indexed rows, and whether
-        it searches L2-normalised rows by euclidean distance (cosine data without
+        """scikit-learn's exact brute-force searcher over the indexed rows; whether it
+        searches L2-normalised rows by euclidean distance (cosine data without
         all-zero rows: the same neighbours, found faster than by scikit-learn's
-        cosine path). Made once, and not pickled."""
+        cosine path); and the squared norms of the rows it searches (``None`` for
+        CSR rows). Made once, and not pickled."""
         cached = self.__dict__.get("_brute_force")
         if cached is None:
             from sklearn.neighbors import NearestNeighbors
             from sklearn.preprocessing import normalize
-            from sklearn.utils.extmath import row_norms
 
             normalised = self.metric == "cosine" and bool(np.all(row_norms(self.data) > 0))
             rows = normalize(self.data) if normalised else self.data
             metric = "euclidean" if normalised else self.metric
-            cached = (NearestNeighbors(algorithm="brute", metric=metric).fit(rows), normalised)
+            sq_norms = None if sp.issparse(rows) else np.einsum("ij,ij->i", rows, rows)
+            cached = (NearestNeighbors(algorithm="brute", metric=metric).fit(rows), normalised,
+                      sq_norms)
             self.__dict__["_brute_force"] = cached
         return cached
 

@@ -142,8 +142,7 @@ def candidate_distances(queries, samples, candidates, metric, scale=1.0):
     gathered -= queries[:, None, :]
     sq = np.einsum("qwd,qwd->qw", gathered, gathered)
     distances = np.sqrt(sq)
-    tiny = np.finfo(dtype).tiny / np.finfo(dtype).eps
-    redo = valid & (~(sq >= tiny) | ~np.isfinite(sq))
+    redo = valid & _squares_lost(sq, dtype)
     if np.any(redo):  # squares out of range (or exact zeros): done carefully
         query_of, _ = np.nonzero(redo)
         with np.errstate(over="ignore"):
@@ -177,18 +176,28 @@ def _fast_pair_distances(queries, samples, query_of, candidates, metric, scale):
         diff = gathered - paired
         sq = np.einsum("ij,ij->i", diff, diff)
 
-    # Squares beyond the float range, or under it (down to an exact 0 for
-    # distinct points), lose the answer; those few pairs are redone.
-    tiny = np.finfo(dtype).tiny / np.finfo(dtype).eps
     if metric == "euclidean":
         distances = np.sqrt(sq).astype(dtype, copy=False) * np.array(scale, dtype=dtype)
-        return distances, np.flatnonzero(~(sq >= tiny) | ~np.isfinite(sq))
+        return distances, np.flatnonzero(_squares_lost(sq, dtype))
     norms = np.sqrt(sq_gathered) * np.sqrt(sq_paired)
     cosines = dots / np.where(norms > 0, norms, 1)
     distances = np.clip(1.0 - cosines, 0.0, 2.0).astype(dtype, copy=False)
+    tiny = _smallest_safe_square(dtype)
     redo = ~np.isfinite(dots) | ~np.isfinite(norms) | ~(sq_gathered >= tiny) | \
         ~(sq_paired >= tiny)
     return distances, np.flatnonzero(redo)
+
+
+def _smallest_safe_square(dtype):
+    """Squares below this lost digits to underflow (or are exact zeros of distinct
+    points): their pairs are redone carefully."""
+    return np.finfo(dtype).tiny / np.finfo(dtype).eps
+
+
+def _squares_lost(sq, dtype):
+    """Which squared distances left the float range, above or below: their pairs lose
+    the answer and are redone (see :func:`_careful_distances`)."""
+    return ~(sq >= _smallest_safe_square(dtype)) | ~np.isfinite(sq)
 
 
 def _row_sums(matrix):

@@ -27,6 +27,8 @@ from joblib import cpu_count, effective_n_jobs
 from sklearn import config_context, get_config
 from sklearn.metrics import pairwise_distances, pairwise_distances_chunked
 from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import normalize
+from sklearn.utils.extmath import row_norms
 from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import ThreadpoolController
 
@@ -176,17 +178,16 @@ EXACT_MARGIN = 4
 
 
 def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, n_jobs):
-    """Exact k-NN by scikit-learn's brute force (its chunked, parallel kernels).
+    """Exact k-NN: candidates by matrix products over blocks of queries (small or
+    wide searches) or by scikit-learn's brute force, then ranked by exact pair
+    distances, ties by sample id.
 
     Cosine is searched as euclidean distance between L2-normalised rows (the
     same neighbours), which scikit-learn computes several times faster than its
-    cosine path. The candidates are then ranked by exact pair distances, ties by
-    sample id.
+    cosine path.
     """
-    from sklearn.preprocessing import normalize
-    from sklearn.utils.extmath import row_norms
-
-    searcher, normalised = index.brute_force()
+    _check_n_jobs(n_jobs)
+    searcher, normalised, sq_norms = index.brute_force()
     rows = queries
     if normalised and queries is not None:
         if np.all(row_norms(queries) > 0):
@@ -194,16 +195,10 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
         else:  # a zero query is at cosine distance 1 from everything
             searcher, rows = NearestNeighbors(algorithm="brute", metric="cosine").fit(
                 index.data), queries
-    # n_jobs only splits scikit-learn's sparse blocks into column slices, which measured
-    # no faster (TF-IDF: 385 against 391 ms) and slower beside 256 MB blocks; its dense
-    # kernels use every core anyway.
     n_available = index.n_samples - (exclude_self or exclude is not None)
     n_asked = min(n_neighbors + EXACT_MARGIN, n_available)
-    # scikit-learn's kernels limit BLAS to one thread while they run, and concurrent
-    # calls would restore each other's limits out of order: inside our counted
-    # limit, the last call to end restores the original.
-    _check_n_jobs(n_jobs)
-    n_queries = (index.data if queries is None else queries).shape[0]
+    query_rows = index.data if queries is None else queries
+    n_queries = query_rows.shape[0]
     if (not sp.issparse(index.data) and searcher.metric == "euclidean"
             and (n_queries * index.n_samples <= SMALL_EXACT_ENTRIES
                  or index.n_features >= WIDE_EXACT_FEATURES)):
@@ -212,7 +207,6 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
         fit_rows = searcher._fit_X
         rows = fit_rows if queries is None else rows
         own = np.arange(n_queries) if queries is None and exclude_self else exclude
-        sq_norms = np.einsum("ij,ij->i", fit_rows, fit_rows)
         block = max(1, PRODUCT_BLOCK_ENTRIES // max(index.n_samples, 1))
         n_threads = min(_n_cores(), -(-n_queries // MIN_THREAD_QUERIES))
         if n_threads > 1:  # blocks shared by the cores, as scikit-learn's OpenMP threads are
@@ -230,12 +224,16 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
                 candidates = np.vstack(_shared_blocks(smallest, starts, n_threads))
         else:
             candidates = np.vstack([smallest(start) for start in starts])
-        query_rows = index.data if queries is None else queries
         return _ranked(index, query_rows, candidates, n_neighbors)
     # Distance blocks of scikit-learn's default working memory (1 GB) come fresh from
     # the system on every call and cost more to map than to fill (TF-IDF text, 1000
     # queries: 402-1233 ms a call, against a steady 415-454 ms in blocks of 256 MB;
     # smaller blocks repeat the per-block work: 435-457 ms at 128 MB, 489-511 at 64).
+    # scikit-learn's kernels limit BLAS to one thread while they run, and concurrent
+    # calls would restore each other's limits out of order: inside our counted
+    # limit, the last call to end restores the original. n_jobs is left to it: it
+    # only splits sparse blocks into column slices, which measured no faster
+    # (TF-IDF: 385 against 391 ms), and its dense kernels use every core anyway.
     working_memory = min(get_config()["working_memory"], EXACT_WORKING_MEMORY)
     with _one_blas_thread(), config_context(working_memory=working_memory):
         if queries is None and exclude_self:  # scikit-learn leaves each row out itself
@@ -248,7 +246,6 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
                                              return_distance=False)
     if own is not None:
         candidates = np.where(candidates == np.asarray(own)[:, None], -1, candidates)
-    query_rows = index.data if queries is None else queries
     return _ranked(index, query_rows, candidates.astype(np.int64), n_neighbors)
 
 
@@ -331,7 +328,8 @@ def _ranked(index, query_rows, candidates, n_neighbors):
     indices = np.empty((n_queries, n_neighbors), dtype=np.int64)
     for start in range(0, n_queries, block):  # blocks of queries, never one per query
         rows = slice(start, min(start + block, n_queries))
-        found = _shortlist_distances(index, query_rows[rows], candidates[rows])
+        found = candidate_distances(query_rows[rows], index.data, candidates[rows],
+                                    index.metric, index.space.scale)
         distances[rows], indices[rows] = top_k(candidates[rows], found, n_neighbors)
     return distances, indices
 
@@ -591,9 +589,8 @@ def _widened_search(index, query_rows, projected, own_ids, settings, n_neighbors
             found_enough = (kept >= 0).sum(axis=1) >= n_neighbors
             where = np.arange(rows.start, rows.stop)[found_enough]
             if where.size:
-                kept = kept[found_enough]
-                found = _shortlist_distances(index, query_rows[where], kept)
-                distances[where], indices[where] = top_k(kept, found, n_neighbors)
+                distances[where], indices[where] = _ranked(
+                    index, query_rows[where], kept[found_enough], n_neighbors)
                 enough[where] = True
     remaining = np.flatnonzero(~enough)
     if remaining.size:
@@ -655,11 +652,6 @@ def _smallest(block, n_neighbors):
     return top_k(columns, distances, n_neighbors)
 
 
-def _shortlist_distances(index, query_rows, kept):
-    """Exact distances for a padded shortlist of sample ids; ``inf`` where ``kept == -1``."""
-    return candidate_distances(query_rows, index.data, kept, index.metric, index.space.scale)
-
-
 def _radius_chunk(index, query_rows, projected, own_ids, settings, *, radius):
     """Neighbours within ``radius``. Candidate pairs get their exact distance a
     batch at a time (``working_memory``), and only the pairs within the radius
@@ -698,9 +690,7 @@ def _radius_chunk(index, query_rows, projected, own_ids, settings, *, radius):
         parts = [(np.empty(0, np.int64), np.empty(0, np.int64),
                   np.empty(0, _result_dtype(index, query_rows)))]
     query_of, sample_ids, distances = (np.concatenate(p) for p in zip(*parts))
-    order = np.lexsort((sample_ids, distances, query_of))
-    counts = np.bincount(query_of, minlength=query_rows.shape[0])
-    return np.concatenate([[0], np.cumsum(counts)]), sample_ids[order], distances[order]
+    return _by_query(query_rows.shape[0], query_of, sample_ids, distances)
 
 
 def _exact_radius(index, query_rows, own_ids, radius):
@@ -716,6 +706,12 @@ def _exact_radius(index, query_rows, own_ids, radius):
         start += block.shape[0]
     query_of, sample_ids, distances = (np.concatenate(p) for p in
                                        (query_of, sample_ids, distances))
+    return _by_query(query_rows.shape[0], query_of, sample_ids, distances)
+
+
+def _by_query(n_queries, query_of, sample_ids, distances):
+    """Neighbour pairs as CSR arrays: ``indptr`` over the queries, then sample ids and
+    distances sorted by (query, distance, sample id)."""
     order = np.lexsort((sample_ids, distances, query_of))
-    counts = np.bincount(query_of, minlength=query_rows.shape[0])
+    counts = np.bincount(query_of, minlength=n_queries)
     return np.concatenate([[0], np.cumsum(counts)]), sample_ids[order], distances[order]

@@ -182,7 +182,7 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
     Tuning
     """
     log = log or (lambda line: None)
-    n_samples, n_features = X.shape
+    n_samples = X.shape[0]
     n_neighbors = min(n_neighbors, n_samples - 1)
     exact_cost = exact_query_cost(X)
     n_tables = fixed.get("n_tables", MAX_TABLES)
@@ -213,20 +213,20 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
     key_lengths = [extra_bits] + [d for d in range(2 * extra_bits + 1) if d != extra_bits]
     space = HashSpace.fit(X, metric, random_state)  # one hash space for every structure
     projected = space.project(X)
-    best, first_index, true_kth = None, None, None
+    best, first_walk, true_kth = None, None, None
     # A setting modelled dearer than this loses to exact search anyway.
     ceiling = exact_cost / MIN_SPEEDUP if allow_exact else np.inf
     for cells in structures:
         index = LSHIndex.fit(X, metric=metric, n_bits=n_bits, n_tables=n_tables,
                              n_cells=cells, random_state=random_state, space=space,
                              projected=projected, n_extra_bits=extra_bits)
-        if first_index is None:
-            first_index = index
+        if first_walk is None:
             true_kth = _exact_kth_distances(index, queries, sample, n_neighbors)
-        elif index.n_cells == first_index.n_cells:
+        elif index.n_cells == first_walk.index.n_cells:
             continue  # "auto" chose these cells already
         walk = _LadderWalk(index, queries, sample, true_kth, n_neighbors, fixed, log,
                            n_jobs)
+        first_walk = first_walk or walk
         costs = {}
         for dropped in key_lengths:
             if dropped > extra_bits and costs.get(extra_bits - 1, np.inf) < \
@@ -248,11 +248,9 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
             best = found
     if best is None:
         if allow_exact:
-            return exact_choice(first_index)
+            return exact_choice(first_walk.index)
         # The most thorough setting the user's parameters allow.
-        walk = _LadderWalk(first_index, queries, sample, true_kth, n_neighbors, fixed, log,
-                           n_jobs)
-        best = walk.evaluate(len(LADDER) - 1, (extra_bits, 0))
+        best = first_walk.evaluate(len(LADDER) - 1, (extra_bits, 0))
     index, settings, (recall, error), cost = best
     speedup = exact_cost / cost
     if allow_exact and speedup < MIN_SPEEDUP:
