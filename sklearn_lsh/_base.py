@@ -124,7 +124,10 @@ class LSHNeighborsBase(BaseEstimator):
             random_state=random_state, log=self._log if self.verbose else None,
             n_jobs=self.n_jobs)
         self.operating_point_ = tuning.settings
-        self.search_method_ = "exact" if tuning.settings.exact else "hashing"
+        if tuning.settings.exact:
+            self.search_method_ = "exact"
+        else:
+            self.search_method_ = "sketch" if tuning.settings.prerank == "sketch" else "hashing"
         self.estimated_recall_ = tuning.estimated_recall
         self.estimated_speedup_ = tuning.estimated_speedup
         return tuning.index

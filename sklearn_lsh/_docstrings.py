@@ -73,10 +73,13 @@ verbose : int, default=0
 
 #: The fitted attributes that describe the chosen operating point (numpydoc, unindented).
 TUNING_ATTRIBUTES = """\
-search_method_ : {"hashing", "exact"}
-    How queries are answered: by the hash tables, or by exact search
-    (chosen at ``fit`` where hashing is not expected to win, or for
-    ``target_recall=1.0``).
+search_method_ : {"hashing", "sketch", "exact"}
+    How queries are answered: by the hash tables (candidates pre-ranked in
+    the hash space), by the sketch strategy (tables over a wide hash space,
+    candidates pre-ranked by the Hamming distance of sign sketches; chosen
+    at ``fit`` on data whose variance spreads over many directions, such as
+    text embeddings), or by exact search (chosen where hashing is not
+    expected to win, or for ``target_recall=1.0``).
 operating_point_ : QuerySettings
     The query settings in use (tuned, or as given), for ``n_neighbors``.
 estimated_recall_ : float or None

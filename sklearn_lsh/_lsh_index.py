@@ -24,8 +24,9 @@ from . import _search
 from ._cells import cell_id_bits, fit_hash_functions, nearest_cells
 from ._hashing import MAX_BITS, HashFunctions
 from ._index import bucket_directory, build_tables, merge_tables, row_bucket_size
-from ._projection import HashSpace
+from ._projection import N_COMPONENTS, HashSpace
 from ._search import QuerySettings
+from ._sketch import SignSketch
 
 __all__ = ["LSHIndex", "QuerySettings"]
 
@@ -54,10 +55,16 @@ class LSHIndex:
         The sample id stored at each storage position.
     positions : ndarray of shape (n_samples,)
         The storage position of each sample id.
-    projected : ndarray of shape (n_samples, n_components), float32
-        The rows in the hash space, by storage position (for pre-ranking).
+    projected : ndarray of shape (n_samples, n_stored_components), float32
+        The rows' leading hash-space coordinates, by storage position (for
+        pre-ranking): all of them, or ``N_COMPONENTS`` of a wider space.
     projected_sq_norms : ndarray of shape (n_samples,), float32
         Squared norms of ``projected``.
+    sketch : SignSketch or None
+        The hyperplanes of the rows' sign sketches, if the index keeps them.
+    codes : ndarray of shape (n_words, n_samples), uint64, or None
+        Every row's sign sketch (word-major), by storage position (for pre-ranking by
+        Hamming distance, ``QuerySettings.prerank="sketch"``).
     bucket_directory : tuple of ndarray
         Each table's distinct keys and bucket starts
         (:func:`~sklearn_lsh._index.bucket_directory`).
@@ -70,7 +77,7 @@ class LSHIndex:
     """
 
     def __init__(self, *, data, space, functions, sorted_keys, sorted_positions, sample_ids,
-                 projected, n_fit_rows=None):
+                 projected, n_fit_rows=None, sketch=None, codes=None):
         self.data = data
         self.n_fit_rows = sample_ids.shape[0] if n_fit_rows is None else n_fit_rows
         self.space = space
@@ -80,7 +87,8 @@ class LSHIndex:
         self.sample_ids = sample_ids
         self.positions = np.empty_like(sample_ids)
         self.positions[sample_ids] = np.arange(sample_ids.shape[0], dtype=sample_ids.dtype)
-        self.projected = projected
+        self.projected = _stored_projection(projected)
+        self.sketch, self.codes = sketch, codes
         self.projected_sq_norms = row_norms(projected, squared=True)
         self.bucket_directory = bucket_directory(sorted_keys)
         # Once per build, not per query call: at 10^6 rows it costs more than a query.
@@ -90,7 +98,7 @@ class LSHIndex:
 
     @classmethod
     def fit(cls, X, *, metric, n_bits, n_tables, n_cells, random_state, space=None,
-            projected=None, n_extra_bits=0):
+            projected=None, n_extra_bits=0, n_sketch_bits=0):
         """Fit the hash space and hash functions to ``X`` and hash its rows into tables.
 
         The steps: hash space (:meth:`HashSpace.fit`), then cells and hyperplanes
@@ -115,6 +123,8 @@ class LSHIndex:
         n_extra_bits : int
             With ``n_bits=None``, hyperplanes per cell beyond the automatic rule's,
             for queries to drop or keep (``QuerySettings.n_dropped_bits``).
+        n_sketch_bits : int
+            Sign bits of every row's sketch (a multiple of 64; 0: no sketches).
 
         Returns
         -------
@@ -139,10 +149,13 @@ class LSHIndex:
         functions, keys = fit_hash_functions(
             projected, space.axis_scales, n_cells=n_cells, n_bits=n_bits, n_tables=n_tables,
             random_state=random_state, n_extra_bits=n_extra_bits)
-        return cls._from_keys(X, space, functions, projected, keys)
+        sketch = None
+        if n_sketch_bits:
+            sketch = SignSketch.draw(space.n_components, random_state, n_sketch_bits)
+        return cls._from_keys(X, space, functions, projected, keys, sketch)
 
     @classmethod
-    def from_hash_functions(cls, X, space, functions):
+    def from_hash_functions(cls, X, space, functions, sketch=None):
         """An index over the rows of ``X`` with hash space and functions fitted elsewhere.
 
         Parameters
@@ -150,6 +163,7 @@ class LSHIndex:
         X : ndarray or CSR matrix of shape (n_samples, n_features)
         space : HashSpace
         functions : HashFunctions
+        sketch : SignSketch or None
 
         Returns
         -------
@@ -157,10 +171,11 @@ class LSHIndex:
         """
         projected = space.project(X)
         cells = nearest_cells(projected, functions.centroids, 1)[:, 0]
-        return cls._from_keys(X, space, functions, projected, functions.keys(projected, cells))
+        return cls._from_keys(X, space, functions, projected, functions.keys(projected, cells),
+                              sketch)
 
     @classmethod
-    def _from_keys(cls, X, space, functions, projected, keys):
+    def _from_keys(cls, X, space, functions, projected, keys, sketch=None):
         sorted_keys, members = build_tables(keys)  # members: sample ids
         # Storage order: table 0's buckets, so gathering a bucket reads adjacent rows.
         sample_ids = members[0].copy()
@@ -168,7 +183,8 @@ class LSHIndex:
         positions[sample_ids] = np.arange(sample_ids.shape[0], dtype=sample_ids.dtype)
         return cls(data=X, space=space, functions=functions, sorted_keys=sorted_keys,
                    sorted_positions=positions[members], sample_ids=sample_ids,
-                   projected=projected[sample_ids])
+                   projected=_stored_projection(projected)[sample_ids], sketch=sketch,
+                   codes=None if sketch is None else sketch.codes(projected[sample_ids]))
 
     def extend(self, X_new, data):
         """A new index holding these rows and ``X_new``, hashed with the same functions.
@@ -197,7 +213,10 @@ class LSHIndex:
             data=data, space=self.space, functions=self.functions, sorted_keys=sorted_keys,
             sorted_positions=sorted_positions,
             sample_ids=np.concatenate([self.sample_ids.astype(dtype), new_ids]),
-            projected=np.vstack([self.projected, projected]), n_fit_rows=self.n_fit_rows)
+            projected=np.vstack([self.projected, _stored_projection(projected)]),
+            n_fit_rows=self.n_fit_rows, sketch=self.sketch,
+            codes=None if self.sketch is None else np.hstack([self.codes,
+                                                              self.sketch.codes(projected)]))
 
     def with_tables(self, n_tables, copy=False):
         """This index restricted to its first ``n_tables`` tables.
@@ -358,4 +377,16 @@ class LSHIndex:
         arrays = (self.sorted_keys, self.sorted_positions, self.sample_ids, self.positions,
                   self.projected, self.projected_sq_norms, *self.bucket_directory,
                   self.space.mean, self.space.axes, self.space.axis_scales)
-        return sum(a.nbytes for a in arrays) + self.functions.nbytes
+        sketch_bytes = 0 if self.sketch is None else self.sketch.nbytes + self.codes.nbytes
+        return sum(a.nbytes for a in arrays) + self.functions.nbytes + sketch_bytes
+
+    @property
+    def stores_projection(self):
+        """Whether ``projected`` holds every hash-space coordinate of the rows."""
+        return self.projected.shape[1] == self.space.n_components
+
+
+def _stored_projection(projected):
+    """The leading ``N_COMPONENTS`` columns of ``projected`` (``projected`` itself when
+    it has no more)."""
+    return np.ascontiguousarray(projected[:, :N_COMPONENTS])

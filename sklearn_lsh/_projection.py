@@ -26,6 +26,8 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 from sklearn.utils.extmath import safe_sparse_dot
 
+from ._threads import one_blas_thread
+
 #: Most principal axes the hash space keeps (fewer when the data has fewer features).
 N_COMPONENTS = 48
 #: The hash space keeps the fewest leading axes explaining this share of the variance
@@ -71,7 +73,7 @@ class HashSpace:
     sketch: np.ndarray = None
 
     @classmethod
-    def fit(cls, X, metric, random_state):
+    def fit(cls, X, metric, random_state, max_components=N_COMPONENTS):
         """Fit the hash space to the rows of ``X``.
 
         Parameters
@@ -81,12 +83,15 @@ class HashSpace:
         random_state : numpy.random.RandomState
             Draws the sample of at most ``N_AXIS_SAMPLES`` rows the axes are
             fitted on, and the randomized range finder.
+        max_components : int
+            Most axes kept (a *wide* space, for sign sketches, keeps more than
+            the default ``N_COMPONENTS``).
 
         Returns
         -------
         HashSpace
             With the fewest leading axes that explain ``EXPLAINED_VARIANCE``
-            of the variance, at most ``N_COMPONENTS``.
+            of the variance, at most ``max_components``.
         """
         scale = data_scale(X)
         n_samples, n_features = X.shape
@@ -98,7 +103,7 @@ class HashSpace:
             sketch = random_state.randint(0, 2**63, size=4).astype(np.uint64) * 2 + 1
             rows = sketch_columns(rows, sketch)
             n_features = SKETCH_COLUMNS
-        n_components = min(N_COMPONENTS, n_features, n_axis_samples)
+        n_components = min(max_components, n_features, n_axis_samples)
         mean, axes, axis_scales = fit_principal_axes(rows, n_components, random_state)
         kept = informative_components(axis_scales, total_variance(rows), EXPLAINED_VARIANCE)
         return cls(metric=metric, scale=scale, mean=mean, axes=axes[:, :kept],
@@ -243,12 +248,15 @@ def fit_principal_axes(X, n_components, random_state, *, n_iter=4):
         return safe_sparse_dot(X.T, M) - np.outer(mean, M.sum(axis=0))
 
     basis = random_state.standard_normal((n_features, n_oversampled))
-    range_basis, _ = np.linalg.qr(centred_times(basis))
-    for _ in range(n_iter):
-        basis, _ = np.linalg.qr(centred_t_times(range_basis))
+    # Factorisations of thin matrices gain nothing from BLAS threads, and lose
+    # up to 10x when another process keeps the cores busy (threads spin).
+    with one_blas_thread():
         range_basis, _ = np.linalg.qr(centred_times(basis))
-    small = centred_t_times(range_basis).T  # (n_oversampled, n_features)
-    _, singular_values, vt = np.linalg.svd(small, full_matrices=False)
+        for _ in range(n_iter):
+            basis, _ = np.linalg.qr(centred_t_times(range_basis))
+            range_basis, _ = np.linalg.qr(centred_times(basis))
+        small = centred_t_times(range_basis).T  # (n_oversampled, n_features)
+        _, singular_values, vt = np.linalg.svd(small, full_matrices=False)
     axes = vt[:n_components].T
     scales = singular_values[:n_components] / np.sqrt(max(n_rows - 1, 1))
     return mean, axes, scales

@@ -18,7 +18,6 @@ import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -30,7 +29,6 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 from sklearn.utils.extmath import row_norms
 from sklearn.utils.parallel import Parallel, delayed
-from threadpoolctl import ThreadpoolController
 
 from ._cells import nearest_cells
 from ._hashing import MAX_PROBE_BITS
@@ -48,6 +46,8 @@ from ._rerank import (
     shortlist,
     top_k,
 )
+from ._sketch import hamming_distances
+from ._threads import one_blas_thread
 
 #: Bytes the engine budgets per (query, candidate) pair, besides the projection.
 _BYTES_PER_PAIR = 64
@@ -105,8 +105,11 @@ class QuerySettings:
         ``n_dropped_bits`` fewer hyperplanes (a shorter key is a prefix).
     n_prerank_components : int
         Leading components of the hash space the pre-ranking of candidates
-        uses (``0``: all): fewer read less memory per candidate and rank more
-        coarsely.
+        uses (``0``: all the index stores): fewer read less memory per
+        candidate and rank more coarsely.
+    prerank : {"projection", "sketch"}
+        Pre-rank candidates by squared distance in the hash space, or by the
+        Hamming distance between sign sketches (indexes with ``codes`` only).
     """
 
     n_probes: int = 0
@@ -115,6 +118,7 @@ class QuerySettings:
     exact: bool = False
     n_dropped_bits: int = 0
     n_prerank_components: int = 0
+    prerank: str = "projection"
 
     def max_gathered(self, n_tables):
         """Most rows a k-NN query gathers from its buckets: ``GATHERED_PER_KEY`` per
@@ -220,10 +224,10 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
         if n_threads > 1 and len(starts) > 1:
             # One BLAS thread per block: the selection after each product releases
             # the GIL, and BLAS threads spinning between products would take its cores.
-            with _one_blas_thread():
+            with one_blas_thread():
                 candidates = np.vstack(_shared_blocks(smallest, starts, n_threads))
-        else:
-            candidates = np.vstack([smallest(start) for start in starts])
+                return _ranked(index, query_rows, candidates, n_neighbors)
+        candidates = np.vstack([smallest(start) for start in starts])
         return _ranked(index, query_rows, candidates, n_neighbors)
     # Distance blocks of scikit-learn's default working memory (1 GB) come fresh from
     # the system on every call and cost more to map than to fill (TF-IDF text, 1000
@@ -235,7 +239,7 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
     # only splits sparse blocks into column slices, which measured no faster
     # (TF-IDF: 385 against 391 ms), and its dense kernels use every core anyway.
     working_memory = min(get_config()["working_memory"], EXACT_WORKING_MEMORY)
-    with _one_blas_thread(), config_context(working_memory=working_memory):
+    with one_blas_thread(), config_context(working_memory=working_memory):
         if queries is None and exclude_self:  # scikit-learn leaves each row out itself
             candidates = searcher.kneighbors(None, n_asked, return_distance=False)
             own = None
@@ -409,51 +413,21 @@ def _map_chunks(chunk_function, index, queries, settings, bytes_per_query, exclu
         parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")
     except ValueError:  # ... but the multiprocessing backend can only return a list
         parallel = Parallel(n_jobs=n_jobs, prefer="threads")
-    with _one_blas_thread():
+    with one_blas_thread():
         yield from parallel(delayed(_run_chunk)(*task) for task in tasks)
 
 
 def _run_chunk(chunk_function, index, queries, rows, settings, own_ids, kwargs):
     """``(rows, result)`` of one chunk of queries (a module-level function, so
     process backends can pickle it)."""
-    if queries is None:  # the indexed rows: their projection is stored
+    if queries is None and index.stores_projection:  # the indexed rows: projection stored
         query_rows = index.data[rows]
         projected = index.projected[index.positions[rows]]
+    elif queries is None:
+        query_rows, projected = index.data[rows], None
     else:
         query_rows, projected = queries[rows], None
     return rows, chunk_function(index, query_rows, projected, own_ids, settings, **kwargs)
-
-
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_limiter = None
-_blas_controller = None
-
-
-@contextmanager
-def _one_blas_thread():
-    """Limit BLAS to one thread while any query in this process runs in parallel.
-
-    The chunks' small matrix products must not each start a BLAS thread pool on
-    top of ours: oversubscribed, two threads ran slower than one. The limit is
-    counted, so concurrent calls restore the original limits only when the last
-    one ends.
-    """
-    global _blas_users, _blas_limiter, _blas_controller
-    with _blas_lock:
-        if _blas_users == 0:
-            if _blas_controller is None:  # finding the loaded libraries takes milliseconds
-                _blas_controller = ThreadpoolController()
-            _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                _blas_limiter.restore_original_limits()
-                _blas_limiter = None
 
 
 def _result_dtype(index, query_rows):
@@ -503,11 +477,15 @@ def _probe(index, query_rows, projected, settings):
     return projected, lo, hi
 
 
-def _batches(lo, hi, n_components):
+def _batches(lo, hi, index, settings):
     """Split a chunk so each batch's padded candidate arrays fit ``working_memory``."""
     # Batches small enough to stay clear of fresh page-mapped allocations run
     # several times faster than one big batch.
-    max_entries = min(_working_bytes(), BATCH_BYTES) // (_BYTES_PER_PAIR + 4 * n_components)
+    if settings.prerank == "sketch":
+        ranking_bytes = index.codes.shape[0] * 8
+    else:
+        ranking_bytes = 4 * (settings.n_prerank_components or index.projected.shape[1])
+    max_entries = min(_working_bytes(), BATCH_BYTES) // (_BYTES_PER_PAIR + ranking_bytes)
     return split_by_budget(raw_candidate_counts(lo, hi), max(max_entries, 1))
 
 
@@ -519,7 +497,7 @@ def _kneighbors_chunk(index, query_rows, projected, own_ids, settings, *, n_neig
     kept = [
         _shortlist(index, projected[b], lo[b], hi[b], settings,
                    None if own_ids is None else own_ids[b])
-        for b in _batches(lo, hi, projected.shape[1])
+        for b in _batches(lo, hi, index, settings)
     ]
     width = max(n_neighbors, max(k.shape[1] for k in kept))
     kept = np.vstack([_pad(k, width) for k in kept])
@@ -545,13 +523,16 @@ def _shortlist(index, projected, lo, hi, settings, own_ids):
     distance in the (leading components of the) hash space, ``-1`` padded."""
     positions = gather_candidates(index.sorted_positions, lo, hi)
     n_components = settings.n_prerank_components
-    if 0 < n_components < projected.shape[1]:
+    n_stored = index.projected.shape[1]
+    if settings.prerank == "sketch":
+        sq = hamming_distances(index.sketch.codes(projected), index.codes, positions)
+    elif 0 < n_components < n_stored:
         sq = projected_sq_distances(projected[:, :n_components],
                                     index.projected[:, :n_components],
                                     index.prerank_sq_norms(n_components), positions)
     else:
-        sq = projected_sq_distances(projected, index.projected, index.projected_sq_norms,
-                                    positions)
+        sq = projected_sq_distances(projected[:, :n_stored], index.projected,
+                                    index.projected_sq_norms, positions)
     own_positions = None if own_ids is None else index.positions[own_ids]
     kept = shortlist(positions, sq, settings.n_candidates, exclude=own_positions)
     return _sample_ids(index, kept)
@@ -585,7 +566,7 @@ def _widened_search(index, query_rows, projected, own_ids, settings, n_neighbors
             kept = np.vstack([
                 _pad(_shortlist(index, projected[rows][b], lo[b], hi[b], wide,
                                 None if own is None else own[b]), wide.n_candidates)
-                for b in _batches(lo, hi, projected.shape[1])])
+                for b in _batches(lo, hi, index, wide)])
             found_enough = (kept >= 0).sum(axis=1) >= n_neighbors
             where = np.arange(rows.start, rows.stop)[found_enough]
             if where.size:
@@ -663,15 +644,15 @@ def _radius_chunk(index, query_rows, projected, own_ids, settings, *, radius):
     bound = (radius / scale)**2 if index.metric == "euclidean" else 2 * radius
     pairs_per_batch = max(1, _working_bytes() // (3 * _row_bytes(index)))
     parts = []
-    for b in _batches(lo, hi, projected.shape[1]):
+    for b in _batches(lo, hi, index, replace(settings, prerank="projection")):
         positions = gather_candidates(index.sorted_positions, lo[b], hi[b])
         keep = positions >= 0
         if index.space.lower_bounds:
             # The projection is orthonormal, so its distance never exceeds the true
             # one (for cosine, sq / 2 <= 1 - cos): prune before the exact pass,
             # with slack for the rounding of the expanded form.
-            sq = projected_sq_distances(projected[b], index.projected,
-                                        index.projected_sq_norms, positions)
+            sq = projected_sq_distances(projected[b][:, :index.projected.shape[1]],
+                                        index.projected, index.projected_sq_norms, positions)
             slack = 1e-4 * (index.projected_sq_norms[np.maximum(positions, 0)] + 1.0)
             keep &= sq <= bound * (1 + 1e-4) + slack
         if own_ids is not None:

@@ -24,6 +24,7 @@ from ._index import cap_bucket_ranges, gather_candidates
 from ._lsh_index import LSHIndex
 from ._projection import HashSpace
 from ._search import QuerySettings, _probe
+from ._sketch import N_SKETCH_BITS
 
 
 def query_work(index, queries, settings):
@@ -39,9 +40,11 @@ def query_work(index, queries, settings):
     Returns
     -------
     ndarray of shape (6,)
-        1 (fixed cost), query projection (features x components), probed
-        buckets, gathered rows, distinct candidates x components, candidates
-        ranked exactly x features; each a mean per query.
+        1 (fixed cost), query projection and hashing (multiply-adds: features x
+        components, then components x hyperplanes and sketch bits), probed
+        buckets, gathered rows, distinct candidates x pre-ranking components
+        (a sketch word counts as ``SKETCH_WORD_COMPONENTS``), candidates ranked
+        exactly x features; each a mean per query.
     """
     settings = index._clipped(settings)
     _, lo, hi = _probe(index, queries, None, settings)
@@ -50,12 +53,21 @@ def query_work(index, queries, settings):
     distinct = (gather_candidates(index.sorted_positions, lo, hi) >= 0).sum(axis=1)
     ranked = np.minimum(distinct, settings.n_candidates)
     n_features, n_components = cost_features(index.data), index.space.n_components
-    n_ranking = settings.n_prerank_components or n_components
-    return np.array([1.0, n_features * n_components, lo.shape[1] * lo.shape[2],
-                     gathered.mean(), distinct.mean() * min(n_ranking, n_components),
+    n_planes = index.functions.hyperplanes.shape[1]
+    if settings.prerank == "sketch":
+        n_planes += index.sketch.n_bits
+        n_ranking = SKETCH_WORD_COMPONENTS * index.codes.shape[0]
+    else:
+        n_ranking = settings.n_prerank_components or index.projected.shape[1]
+    return np.array([1.0, n_components * (n_features + n_planes), lo.shape[1] * lo.shape[2],
+                     gathered.mean(), distinct.mean() * n_ranking,
                      ranked.mean() * n_features])
 
 
+#: Pre-ranking by one 64-bit word of a sign sketch costs about as much as by this many
+#: projected components (5000 candidates a query: 1.8 ns per word against 1.5 ns per
+#: component, on the machine of QUERY_COSTS).
+SKETCH_WORD_COMPONENTS = 1.2
 #: Seconds per item of :func:`query_work`'s features, fitted by
 #: ``benchmarks/calibrate_cost.py`` on the 2-core machine of ``RESULTS.md``.
 QUERY_COSTS = np.array([0.0, 2.32e-10, 0.0, 2.29e-08, 1.50e-09, 4.93e-10])
@@ -77,6 +89,26 @@ LADDER = [
     (8, 4, 2, 5, 50), (10, 8, 2, 5, 50), (12, 8, 2, 8, 80), (12, 8, 3, 8, 80),
     (16, 16, 3, 10, 100), (16, 32, 3, 20, 200), (16, 64, 4, 40, 400),
 ]
+#: The sketch ladder: tables in the wide hash space, candidates pre-ranked by their
+#: sign sketches (cheap per candidate, so many tables of short keys pay).
+SKETCH_LADDER = [
+    (8, 1, 1, 5, 50), (16, 1, 1, 5, 50), (16, 2, 1, 10, 100), (24, 2, 1, 10, 100),
+    (32, 2, 1, 10, 100), (32, 3, 1, 10, 100), (32, 4, 1, 10, 100), (32, 6, 1, 10, 100),
+    (32, 8, 1, 10, 100), (32, 12, 1, 10, 100), (32, 16, 1, 20, 200), (32, 32, 1, 20, 200),
+    (32, 64, 1, 40, 400),
+]
+#: Tables of the sketch index.
+SKETCH_TABLES = 32
+#: Key bits the sketch ladder's queries drop from the automatic rule's (``log2(n / 16)``
+#: with one cell), in the order tried: short keys suit many tables.
+SKETCH_DROPPED_BITS = (1, 2, 3)
+#: Most components of the wide hash space (sign sketches and the sketch ladder's tables).
+WIDE_COMPONENTS = 256
+#: The sketch strategy is tried when the hash space's components hold less than this
+#: share of the variance (a narrow projection loses what the angles depend on).
+SKETCH_MAX_VARIANCE = 0.8
+#: ... on data of at least this many rows (on fewer, exact search is about as fast).
+SKETCH_MIN_ROWS = 10_000
 #: With ``n_hyperplanes="auto"``, keys of up to this many bits more and fewer than
 #: the automatic rule's are tried (one index holds them all: see ``n_dropped_bits``).
 EXTRA_BITS = 1
@@ -111,11 +143,11 @@ def cost_features(X):
     return n_features
 
 
-def ladder_settings(step, n_neighbors, fixed):
+def ladder_settings(step, n_neighbors, fixed, ladder=LADDER):
     """The QuerySettings and number of tables of ladder step ``step``; ``fixed``
     holds the parameters the user set (``n_tables``, ``n_probes``,
     ``n_cell_probes``, ``n_candidates``), which every step keeps."""
-    tables, probes, cell_probes, per_neighbor, least = LADDER[step]
+    tables, probes, cell_probes, per_neighbor, least = ladder[step]
     settings = QuerySettings(
         n_probes=fixed.get("n_probes", probes),
         n_cell_probes=fixed.get("n_cell_probes", cell_probes),
@@ -238,8 +270,16 @@ def tune(X, *, metric, n_neighbors, target_recall, n_bits, n_cells, fixed, allow
                 costs[dropped] = found[3]
                 if best is None or found[3] < best[3]:
                     best, best_walk = found, walk
+    if (n_bits is None and n_cells is None and "n_tables" not in fixed
+            and n_samples >= SKETCH_MIN_ROWS):
+        found = _sketch_strategy(X, metric, space, queries, sample, true_kth, n_neighbors,
+                                 fixed, log, n_jobs, random_state, target_recall,
+                                 ceiling if best is None else best[3])
+        if found is not None:
+            best, best_walk = found
     variances = space.axis_scales**2
-    if (best is not None and space.n_components > PRERANK_COMPONENTS
+    if (best is not None and best_walk.prerank == "projection"
+            and space.n_components > PRERANK_COMPONENTS
             and variances[:PRERANK_COMPONENTS].sum() >= PRERANK_MIN_VARIANCE * variances.sum()):
         # A coarser pre-ranking: cheaper per candidate, may need more of them.
         variant = (best[1].n_dropped_bits, PRERANK_COMPONENTS)
@@ -267,8 +307,10 @@ class _LadderWalk:
     modelled cost, each computed once. A *variant* is a pair (``n_dropped_bits``,
     ``n_prerank_components``) every step of a walk keeps."""
 
-    def __init__(self, index, queries, sample, true_kth, n_neighbors, fixed, log, n_jobs):
+    def __init__(self, index, queries, sample, true_kth, n_neighbors, fixed, log, n_jobs,
+                 ladder=LADDER, prerank="projection"):
         self.index, self.queries, self.sample = index, queries, sample
+        self.ladder, self.prerank = ladder, prerank
         self.true_kth, self.n_neighbors, self.fixed, self.log = true_kth, n_neighbors, fixed, log
         self.n_jobs = n_jobs
         self._views, self._recalls, self._costs = {}, {}, {}
@@ -276,13 +318,13 @@ class _LadderWalk:
     def _step(self, step, variant):
         """The index view and the settings of a step, as queries would use them (so
         steps that differ only in what this index clips are computed once)."""
-        settings, tables = ladder_settings(step, self.n_neighbors, self.fixed)
+        settings, tables = ladder_settings(step, self.n_neighbors, self.fixed, self.ladder)
         tables = min(tables, self.index.n_tables)
         if tables not in self._views:
             self._views[tables] = self.index.with_tables(tables)
         dropped, components = variant
         settings = replace(self.index._clipped(settings), n_dropped_bits=dropped,
-                           n_prerank_components=components)
+                           n_prerank_components=components, prerank=self.prerank)
         return self._views[tables], settings
 
     def recall(self, step, variant):
@@ -292,12 +334,16 @@ class _LadderWalk:
             recall, error = _sample_recall(view, self.queries, self.sample, self.true_kth,
                                            self.n_neighbors, settings, self.n_jobs)
             self._recalls[key] = recall, error
-            components = settings.n_prerank_components or view.space.n_components
+            if settings.prerank == "sketch":
+                ranking = f"by {view.sketch.n_bits}-bit sketches"
+            else:
+                components = settings.n_prerank_components or view.projected.shape[1]
+                ranking = f"in {components} components"
             self.log(f"{view.n_cells} cells, {view.n_tables} tables, "
                      f"{view.n_bits - settings.n_dropped_bits} bits, {settings.n_probes} "
                      f"probes, {settings.n_cell_probes} cell probes, "
-                     f"{settings.n_candidates} candidates ranked in {components} "
-                     f"components: recall {recall:.3f} +- {error:.3f}")
+                     f"{settings.n_candidates} candidates ranked {ranking}: "
+                     f"recall {recall:.3f} +- {error:.3f}")
         return self._recalls[key]
 
     def cost(self, step, variant):
@@ -307,6 +353,11 @@ class _LadderWalk:
             # A mean over queries: a few dozen of them estimate it well enough.
             self._costs[key] = _modelled_cost(view, self.queries[:N_COST_QUERIES], settings)
         return self._costs[key]
+
+    @property
+    def best_recall(self):
+        """The highest recall of the steps evaluated so far (0 before any)."""
+        return max((recall for recall, _ in self._recalls.values()), default=0.0)
 
     def evaluate(self, step, variant):
         """``(index view, settings, (recall, error), modelled cost)`` of a step."""
@@ -322,7 +373,7 @@ class _LadderWalk:
             recall, error = self.recall(step, variant)
             return recall - error >= target_recall
 
-        lo, hi = 0, len(LADDER) - 1
+        lo, hi = 0, len(self.ladder) - 1
         if np.isfinite(bound):  # the dearest step still under the bound
             if self.cost(0, variant) >= bound:
                 return None
@@ -349,6 +400,42 @@ class _LadderWalk:
         if not meets(lo):
             return None
         return self.evaluate(lo, variant)
+
+
+def _sketch_strategy(X, metric, space, queries, sample, true_kth, n_neighbors, fixed, log,
+                     n_jobs, random_state, target_recall, bound):
+    """The cheapest setting of the sketch strategy under ``bound`` that reaches the
+    target, as ``(evaluation, walk)``, or None (also when the hash space already
+    holds ``SKETCH_MAX_VARIANCE`` of the wide space's variance: nothing to gain).
+
+    The strategy: a hash space of up to ``WIDE_COMPONENTS`` axes, one cell,
+    ``SKETCH_TABLES`` tables of short keys, candidates pre-ranked by the Hamming
+    distance of their sign sketches.
+    """
+    wide = HashSpace.fit(X, metric, random_state, max_components=WIDE_COMPONENTS)
+    variances = wide.axis_scales**2
+    held = variances[:space.n_components].sum() / max(variances.sum(), np.finfo(float).tiny)
+    if held >= SKETCH_MAX_VARIANCE:
+        return None
+    index = LSHIndex.fit(X, metric=metric, n_bits=None, n_tables=SKETCH_TABLES, n_cells=1,
+                         random_state=random_state, space=wide, projected=wide.project(X),
+                         n_sketch_bits=N_SKETCH_BITS)
+    walk = _LadderWalk(index, queries, sample, true_kth, n_neighbors, fixed, log, n_jobs,
+                       ladder=SKETCH_LADDER, prerank="sketch")
+    best, costs = None, {}
+    for dropped in SKETCH_DROPPED_BITS:
+        if dropped > SKETCH_DROPPED_BITS[0] and costs.get(dropped - 2, np.inf) < \
+                costs.get(dropped - 1, np.inf):
+            break  # longer keys beat shorter ones already
+        found = walk.cheapest(target_recall, (dropped, 0),
+                              bound=bound if best is None else best[3])
+        if found is None and walk.best_recall < target_recall / 2:
+            break  # far from the target: shorter keys will not close the gap
+        if found is not None:
+            costs[dropped] = found[3]
+            if best is None or found[3] < best[3]:
+                best = found
+    return None if best is None else (best, walk)
 
 
 def _modelled_cost(index, queries, settings):
