@@ -170,7 +170,7 @@ def bucket_bounds(directory, probe_keys, n_dropped_bits=0):
     )
 
 
-def gather_candidates(members, lo, hi):
+def gather_candidates(members, lo, hi, packed=True):
     """Distinct rows in each query's probed buckets, one padded row per query.
 
     Parameters
@@ -178,35 +178,43 @@ def gather_candidates(members, lo, hi):
     members : ndarray of shape (n_tables, n_rows)
         From :func:`build_tables`.
     lo, hi : ndarray of shape (n_queries, n_tables, n_probe_keys)
+    packed : bool
+        Pack each row's distinct rows first (one more row-wise sort); without
+        it, repeats are blanked with ``-1`` where they stand.
 
     Returns
     -------
     ndarray of shape (n_queries, width), same dtype as ``members``
-        Row ``i`` holds query ``i``'s candidates in ascending order, then ``-1``
-        up to ``width`` (the largest number of distinct candidates of a query).
+        Packed: row ``i`` holds query ``i``'s candidates in ascending order,
+        then ``-1`` up to ``width`` (the most distinct candidates of a query).
+        Unpacked: the same candidates in ascending order with ``-1`` between
+        them, ``width`` the most rows a query gathered.
     """
     n_queries = lo.shape[0]
     lengths = (hi - lo).ravel()
     counts = lengths.reshape(n_queries, -1).sum(axis=1)
-    total = int(counts.sum())
-    # Concatenate the ranges members.ravel()[base:base + length] of every bucket.
+    width = int(counts.max(initial=0))
+    # Bucket r's rows are members.ravel()[base[r]:base[r] + lengths[r]]; they go to
+    # padded.ravel()[target[r]:target[r] + lengths[r]] (its query's row, after the
+    # buckets before it).
     base = (lo + (np.arange(lo.shape[1]) * members.shape[1])[None, :, None]).ravel()
-    starts = np.cumsum(lengths) - lengths
-    flat = np.arange(total, dtype=np.int64) - np.repeat(starts - base, lengths)
-    query_of = np.repeat(np.arange(n_queries), counts)
-    row_starts = np.cumsum(counts) - counts
-    columns = np.arange(total, dtype=np.int64) - np.repeat(row_starts, counts)
+    ends = np.cumsum(lengths)
+    query_starts = np.arange(n_queries) * width - (np.cumsum(counts) - counts)
+    target_shift = np.repeat(query_starts, lengths.size // max(n_queries, 1))
+    flat = np.arange(int(ends[-1]) if ends.size else 0, dtype=np.int64)
+    source = flat + np.repeat(base - (ends - lengths), lengths)
+    flat += np.repeat(target_shift, lengths)
 
     empty = np.iinfo(members.dtype).max  # sorts after every row number
-    padded = np.full((n_queries, int(counts.max(initial=0))), empty, dtype=members.dtype)
-    padded[query_of, columns] = members.ravel()[flat]
+    padded = np.full((n_queries, width), empty, dtype=members.dtype)
+    padded.ravel()[flat] = members.ravel()[source]
     # Row-wise sorts are cheap (SIMD) and de-duplicate without hashing: sort,
-    # blank the repeats, sort again to pack each row's distinct values first.
+    # blank the repeats (and, packed, sort again to put each row's distinct values first).
     padded.sort(axis=1)
     padded[:, 1:][padded[:, 1:] == padded[:, :-1]] = empty
-    padded.sort(axis=1)
-    width = int((padded != empty).sum(axis=1).max(initial=0))
-    padded = padded[:, :width]
+    if packed:
+        padded.sort(axis=1)
+        padded = padded[:, :int((padded != empty).sum(axis=1).max(initial=0))]
     padded[padded == empty] = -1
     return padded
 

@@ -521,7 +521,7 @@ def _pad(kept, width):
 def _shortlist(index, projected, lo, hi, settings, own_ids):
     """Sample ids of each query's ``settings.n_candidates`` best candidates by
     distance in the (leading components of the) hash space, ``-1`` padded."""
-    positions = gather_candidates(index.sorted_positions, lo, hi)
+    positions = gather_candidates(index.sorted_positions, lo, hi, packed=False)
     n_components = settings.n_prerank_components
     n_stored = index.projected.shape[1]
     if settings.prerank == "sketch":
@@ -645,7 +645,7 @@ def _radius_chunk(index, query_rows, projected, own_ids, settings, *, radius):
     pairs_per_batch = max(1, _working_bytes() // (3 * _row_bytes(index)))
     parts = []
     for b in _batches(lo, hi, index, replace(settings, prerank="projection")):
-        positions = gather_candidates(index.sorted_positions, lo[b], hi[b])
+        positions = gather_candidates(index.sorted_positions, lo[b], hi[b], packed=False)
         keep = positions >= 0
         if index.space.lower_bounds:
             # The projection is orthonormal, so its distance never exceeds the true

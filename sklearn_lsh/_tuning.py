@@ -50,7 +50,7 @@ def query_work(index, queries, settings):
     _, lo, hi = _probe(index, queries, None, settings)
     hi = cap_bucket_ranges(lo, hi, settings.max_gathered(index.n_tables))
     gathered = (hi - lo).reshape(lo.shape[0], -1).sum(axis=1)
-    distinct = (gather_candidates(index.sorted_positions, lo, hi) >= 0).sum(axis=1)
+    distinct = (gather_candidates(index.sorted_positions, lo, hi, packed=False) >= 0).sum(axis=1)
     ranked = np.minimum(distinct, settings.n_candidates)
     n_features, n_components = cost_features(index.data), index.space.n_components
     n_planes = index.functions.hyperplanes.shape[1]
