@@ -161,9 +161,9 @@ def test_duplicate_heavy_queries_gather_a_bounded_number_of_rows(monkeypatch):
     gathered = []
     original = search.gather_candidates
 
-    def counting(members, lo, hi):
+    def counting(members, lo, hi, **kwargs):
         gathered.append((hi - lo).reshape(lo.shape[0], -1).sum(axis=1))
-        return original(members, lo, hi)
+        return original(members, lo, hi, **kwargs)
 
     monkeypatch.setattr(search, "gather_candidates", counting)
     monkeypatch.setattr(search, "GATHERED_PER_KEY", 4)
