@@ -11,6 +11,7 @@ id, and the answers are merged ``MERGE_FAN_IN`` at a time, in a tree, by
 """
 
 from dataclasses import dataclass
+from functools import partial
 
 import dask
 import dask.array as da
@@ -21,12 +22,14 @@ from ._shards import (
     build_shard,
     fit_shared_hashing,
     merge_neighbors,
+    merge_radius_neighbors,
     prepared_queries,
     sample_counts,
     sample_rows,
     shard_data,
     shard_kneighbors,
     shard_nbytes,
+    shard_radius_neighbors,
 )
 
 #: Shards' answers merged by one task: fewer means more levels of merging, more
@@ -150,25 +153,9 @@ class ShardedIndex:
         ids : dask.array.Array of shape (n_queries, n_neighbors), int64
             Global ids.
         """
-        search = delayed(shard_kneighbors, pure=True)
-        if queries is None:
-            rows = [delayed(shard_data, pure=True)(shard) for shard in self.shards]
-            chunks = np.diff(self.offsets)
-            answers = [
-                [search(shard, None if i == j else rows[i], int(self.offsets[j]), n_neighbors,
-                        settings, n_jobs) for j, shard in enumerate(self.shards)]
-                for i in range(self.n_shards)]
-            dtype = self.dtype
-        else:
-            prepare = delayed(prepared_queries, pure=True)
-            blocks = [prepare(block, self.dtype, self.estimator_name)
-                      for block in queries.to_delayed().ravel()]
-            chunks = queries.chunks[0]
-            answers = [[search(shard, block, int(self.offsets[j]), n_neighbors, settings, n_jobs)
-                        for j, shard in enumerate(self.shards)] for block in blocks]
-            query_dtype = np.float32 if queries.dtype == np.float32 else np.float64
-            dtype = np.result_type(self.dtype, query_dtype)
-        merged = [_tree_merge(parts, n_neighbors) for parts in answers]
+        merged, chunks, dtype = self._merged_answers(
+            shard_kneighbors, partial(merge_neighbors, n_neighbors), queries, n_neighbors,
+            settings, n_jobs)
         distances = da.concatenate([
             da.from_delayed(result[0], (n_rows, n_neighbors), dtype=dtype)
             for result, n_rows in zip(merged, chunks)])
@@ -176,6 +163,70 @@ class ShardedIndex:
             da.from_delayed(result[1], (n_rows, n_neighbors), dtype=np.int64)
             for result, n_rows in zip(merged, chunks)])
         return distances, ids
+
+    def radius_neighbors(self, queries, radius, settings, *, exclude_self=False, n_jobs=None):
+        """Neighbours within ``radius`` among all shards, computed to the client.
+
+        Parameters
+        ----------
+        queries : dask.array.Array of shape (n_queries, n_features), or None
+            As for :meth:`kneighbors`.
+        radius : float
+        settings : QuerySettings
+        exclude_self : bool
+            Must be true when ``queries`` is None (each row is left out of its own
+            neighbours then), as :meth:`LSHIndex.radius_neighbors` is called.
+        n_jobs : int or None
+
+        Returns
+        -------
+        indptr : ndarray of shape (n_queries + 1,)
+        ids : ndarray of shape (indptr[-1],), int64
+            Global ids, each query's sorted by (distance, global id).
+        distances : ndarray of shape (indptr[-1],)
+        """
+        if exclude_self != (queries is None):
+            raise ValueError("a sharded index excludes self exactly when it queries its rows")
+        merged, _, _ = self._merged_answers(shard_radius_neighbors, merge_radius_neighbors,
+                                            queries, radius, settings, n_jobs)
+        parts = dask.compute(*merged)
+        counts = np.concatenate([np.diff(part[0]) for part in parts])
+        return (np.concatenate([[0], np.cumsum(counts)]),
+                np.concatenate([part[1] for part in parts]),
+                np.concatenate([part[2] for part in parts]))
+
+    def _merged_answers(self, search, merge, queries, limit, settings, n_jobs):
+        """One task per (query chunk, shard) running ``search(shard, rows, offset, limit,
+        settings, n_jobs)``, merged per query chunk by ``merge`` in a tree.
+
+        Returns
+        -------
+        merged : list of Delayed
+            Each query chunk's merged answer.
+        chunks : tuple of int
+            Rows of each query chunk.
+        dtype : numpy.dtype
+            The dtype of the distances.
+        """
+        search = delayed(search, pure=True)
+        if queries is None:
+            rows = [delayed(shard_data, pure=True)(shard) for shard in self.shards]
+            chunks = tuple(int(n) for n in np.diff(self.offsets))
+            blocks = [None] * self.n_shards  # each shard searches its own rows in place
+            dtype = self.dtype
+        else:
+            prepare = delayed(prepared_queries, pure=True)
+            rows = [prepare(block, self.dtype, self.estimator_name)
+                    for block in queries.to_delayed().ravel()]
+            chunks = queries.chunks[0]
+            blocks = rows
+            query_dtype = np.float32 if queries.dtype == np.float32 else np.float64
+            dtype = np.result_type(self.dtype, query_dtype)
+        answers = [
+            [search(shard, blocks[i] if i == j else rows[i], int(self.offsets[j]), limit,
+                    settings, n_jobs) for j, shard in enumerate(self.shards)]
+            for i in range(len(rows))]
+        return [_tree_merge(parts, merge) for parts in answers], chunks, dtype
 
     def rows(self):
         """The indexed rows as a lazy dask array, one row chunk per shard."""
@@ -185,10 +236,10 @@ class ShardedIndex:
             for shard, n_rows in zip(self.shards, np.diff(self.offsets))])
 
 
-def _tree_merge(parts, n_neighbors):
+def _tree_merge(parts, merge):
     """One query chunk's shard answers merged ``MERGE_FAN_IN`` at a time, level by level."""
-    merge = delayed(merge_neighbors, pure=True)
+    merge = delayed(merge, pure=True)
     while len(parts) > 1:  # levels of the tree, never one task per query
-        parts = [merge(n_neighbors, *parts[start:start + MERGE_FAN_IN])
+        parts = [merge(*parts[start:start + MERGE_FAN_IN])
                  for start in range(0, len(parts), MERGE_FAN_IN)]
     return parts[0]

@@ -18,6 +18,7 @@ from sklearn.utils import check_array
 from ._lsh_index import LSHIndex, QuerySettings
 from ._projection import HashSpace
 from ._rerank import top_k
+from ._search import _by_query
 from ._unsupervised import LSHNearestNeighbors
 
 #: Most rows one shard holds: larger row chunks are split. The shared settings are
@@ -235,6 +236,48 @@ def merge_neighbors(n_neighbors, *parts):
     distances = np.hstack([part[0] for part in parts])
     ids = np.hstack([part[1] for part in parts])
     return top_k(ids, distances, n_neighbors)
+
+
+def shard_radius_neighbors(shard, queries, offset, radius, settings, n_jobs=None):
+    """A shard's neighbours within ``radius`` of the queries, by global id.
+
+    Parameters
+    ----------
+    shard, queries, offset, settings, n_jobs
+        As for :func:`shard_kneighbors`.
+    radius : float
+
+    Returns
+    -------
+    indptr : ndarray of shape (n_queries + 1,)
+    ids : ndarray of shape (indptr[-1],), int64
+        Global ids, each query's sorted by (distance, global id).
+    distances : ndarray of shape (indptr[-1],)
+    """
+    indptr, ids, distances = shard.radius_neighbors(queries, radius, settings,
+                                                    exclude_self=queries is None,
+                                                    n_jobs=n_jobs)
+    return indptr, ids + offset, distances
+
+
+def merge_radius_neighbors(*parts):
+    """Several shards' radius neighbours of the same queries, as one set of CSR
+    arrays sorted by (query, distance, global id).
+
+    Parameters
+    ----------
+    *parts : tuple of (indptr, ids, distances)
+        As :func:`shard_radius_neighbors` returns them.
+
+    Returns
+    -------
+    indptr, ids, distances
+    """
+    n_queries = parts[0][0].shape[0] - 1
+    queries = np.arange(n_queries)
+    query_of = np.concatenate([np.repeat(queries, np.diff(part[0])) for part in parts])
+    return _by_query(n_queries, query_of, np.concatenate([part[1] for part in parts]),
+                     np.concatenate([part[2] for part in parts]))
 
 
 def shard_nbytes(shard):

@@ -20,6 +20,7 @@ from sklearn.utils.validation import (
 
 from ._base import (
     LSHNeighborsBase,
+    LSHRadiusNeighborsMixin,
     check_graph_mode,
     check_n_neighbors,
     knn_graph,
@@ -37,7 +38,7 @@ QUERY_CHUNK_ROWS = 8192
 
 
 @fill_doc
-class DaskLSHNearestNeighbors(BaseEstimator):
+class DaskLSHNearestNeighbors(LSHRadiusNeighborsMixin, BaseEstimator):
     """Approximate nearest neighbors over rows sharded across a Dask cluster.
 
     The rows stay where they are: each row chunk of ``X`` becomes a *shard*, an
@@ -49,13 +50,17 @@ class DaskLSHNearestNeighbors(BaseEstimator):
     every shard; each shard answers its ``n_neighbors`` nearest rows, and the
     answers are merged in a tree by (distance, row index).
 
+    :meth:`kneighbors` returns lazy Dask arrays; :meth:`kneighbors_graph`,
+    :meth:`radius_neighbors` and :meth:`radius_neighbors_graph` compute their
+    answers (merged on the workers) to the client, whose memory must hold them.
+
     Parameters
     ----------
     n_neighbors : int, default=5
         Number of neighbors to use by default for :meth:`kneighbors` queries.
     radius : float, default=1.0
-        Range of parameter space used by :meth:`to_local`'s estimator for its
-        ``radius_neighbors`` queries.
+        Range of parameter space to use by default for :meth:`radius_neighbors`
+        queries.
     %(index_parameters)s
 
     Attributes
@@ -196,16 +201,11 @@ class DaskLSHNearestNeighbors(BaseEstimator):
             Indices of the nearest points in the population matrix.
         """
         check_is_fitted(self)
-        queries = None if X is None else self._as_dask_rows(
-            X, reset=False, chunk_rows=QUERY_CHUNK_ROWS)
+        queries = None if X is None else self._validate_queries(X)
         n_neighbors = check_n_neighbors(n_neighbors, self.n_neighbors, self.n_samples_fit_,
                                         None if queries is None else queries.shape[0])
-        settings = settings_for(self.operating_point_, n_neighbors,
-                                fitted_neighbors=self.n_neighbors,
-                                candidates_set=self.n_candidates != "auto",
-                                tuned=self.estimated_recall_ is not None)
-        distances, indices = self.index_.kneighbors(queries, n_neighbors, settings,
-                                                    n_jobs=self.n_jobs)
+        distances, indices = self.index_.kneighbors(
+            queries, n_neighbors, self._query_settings(n_neighbors), n_jobs=self.n_jobs)
         return (distances, indices) if return_distance else indices
 
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
@@ -247,6 +247,17 @@ class DaskLSHNearestNeighbors(BaseEstimator):
         """
         check_is_fitted(self)
         return LSHNearestNeighbors(**self.get_params()).fit(self.index_.rows().compute())
+
+    def _validate_queries(self, X):
+        """Queries as the shards expect them: a Dask array chunked by rows only."""
+        return self._as_dask_rows(X, reset=False, chunk_rows=QUERY_CHUNK_ROWS)
+
+    def _query_settings(self, n_neighbors):
+        """The shared operating point for a query call of ``n_neighbors``."""
+        return settings_for(self.operating_point_, n_neighbors,
+                            fitted_neighbors=self.n_neighbors,
+                            candidates_set=self.n_candidates != "auto",
+                            tuned=self.estimated_recall_ is not None)
 
     def _as_dask_rows(self, X, *, reset, chunk_rows):
         """``X`` as a Dask array chunked by rows only, checked as far as possible without

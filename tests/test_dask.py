@@ -115,6 +115,22 @@ def test_training_queries_exclude_themselves_by_global_id(client, data):
     assert_allclose(distances.compute(), expected_distances)
 
 
+@pytest.mark.parametrize("queries", ["rows", "others"])
+def test_exhaustive_radius_neighbours_are_exact_ones(client, data, queries):
+    X, Q = data
+    nn = DaskLSHNearestNeighbors(radius=4.5, **EXHAUSTIVE).fit(da.from_array(X, (300, 16)))
+    exact_nn = NearestNeighbors(radius=4.5).fit(X)
+    query = None if queries == "rows" else Q
+    distances, indices = nn.radius_neighbors(query, sort_results=True)
+    expected_distances, expected_indices = exact_nn.radius_neighbors(query, sort_results=True)
+    assert sum(map(len, indices)) > len(indices)  # some queries find several
+    for found, expected in zip(indices, expected_indices):
+        assert_array_equal(np.sort(found), np.sort(expected))
+    assert_allclose(np.concatenate(distances), np.concatenate(expected_distances))
+    graph = nn.radius_neighbors_graph(query, mode="distance")
+    assert graph.nnz == sum(map(len, expected_indices))
+
+
 def test_ties_go_to_the_lowest_global_id_across_shards(client):
     grid = np.array([[x, y] for x in range(6) for y in range(6)], dtype=np.float64)
     X = np.vstack([grid, grid, grid])  # every row thrice, in different shards
