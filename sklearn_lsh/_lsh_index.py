@@ -359,3 +359,15 @@ class LSHIndex:
                   self.projected, self.projected_sq_norms, *self.bucket_directory,
                   self.space.mean, self.space.axes, self.space.axis_scales)
         return sum(a.nbytes for a in arrays) + self.functions.nbytes
+
+    @property
+    def data_nbytes(self):
+        """Bytes of the indexed ``data`` (for CSR rows: values, column numbers, indptr)."""
+        if sp.issparse(self.data):
+            return self.data.data.nbytes + self.data.indices.nbytes + self.data.indptr.nbytes
+        return self.data.nbytes
+
+    def __sizeof__(self):
+        # What sys.getsizeof, and so Dask's scheduler, counts for an index: its arrays and
+        # the rows it holds (a Dask shard must look as costly to move as it is).
+        return object.__sizeof__(self) + self.nbytes + self.data_nbytes

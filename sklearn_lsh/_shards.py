@@ -282,4 +282,4 @@ def merge_radius_neighbors(*parts):
 
 def shard_nbytes(shard):
     """Bytes a shard holds on its worker: its rows and its index."""
-    return int(shard.data.nbytes + shard.nbytes)
+    return int(shard.data_nbytes + shard.nbytes)

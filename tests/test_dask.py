@@ -85,6 +85,12 @@ def test_merge_keeps_the_best_by_distance_then_global_id():
     assert_array_equal(distances, [[0.5, 0.5, 1.0]])
 
 
+def test_a_shard_weighs_its_rows_and_index_for_the_scheduler(data):
+    X, _ = data
+    index = LSHNearestNeighbors(random_state=0, target_recall=None).fit(X).index_
+    assert dask.sizeof.sizeof(index) >= index.nbytes + X.nbytes
+
+
 def test_importing_the_package_does_not_import_dask():
     code = "import sys, sklearn_lsh; assert 'dask' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
