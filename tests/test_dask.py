@@ -197,13 +197,16 @@ def test_one_chunk_is_one_machine(client, embeddings):
     assert_array_equal(sharded.kneighbors(Q)[1].compute(), local.kneighbors(Q)[1])
 
 
-def test_recall_is_within_two_points_of_one_machine(client, embeddings):
+@pytest.mark.parametrize("params", [dict(n_neighbors=10, random_state=0), HASHING],
+                         ids=["defaults", "hashing"])
+def test_recall_is_within_two_points_of_one_machine(client, embeddings, params):
     X, Q = embeddings
-    sharded = DaskLSHNearestNeighbors(**HASHING).fit(da.from_array(X, chunks=(5000, 24)))
-    assert sharded.search_method_ == "hashing"
+    sharded = DaskLSHNearestNeighbors(**params).fit(da.from_array(X, chunks=(5000, 24)))
+    if params is HASHING:
+        assert sharded.search_method_ == "hashing"
     found = sharded.kneighbors(Q)[0].compute()
     recall = np.mean(found_within(found, exact(X, Q, 10)[0][:, -1]))
-    local = LSHNearestNeighbors(**HASHING).fit(X)
+    local = LSHNearestNeighbors(**params).fit(X)
     assert recall >= measure_recall(local, Q) - 0.02
 
 
