@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import InvalidParameterError  # noqa: E402
 from sklearn_lsh import LSHNearestNeighbors, measure_recall  # noqa: E402
 from sklearn_lsh._evaluation import found_within  # noqa: E402
 from sklearn_lsh._shards import (  # noqa: E402
+    MAX_SHARD_ROWS,
     merge_neighbors,
     sample_counts,
     shard_sizes,
@@ -108,6 +109,15 @@ def test_exhaustive_shards_answer_exactly_as_brute_force(client, data, chunks):
     expected_distances, expected_indices = exact(X, Q, 7)
     assert_array_equal(indices.compute(), expected_indices)
     assert_allclose(distances.compute(), expected_distances)
+
+
+def test_a_chunk_over_the_shard_size_is_split_where_it_is(client):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(MAX_SHARD_ROWS + 1, 2))
+    dX = da.concatenate([da.zeros((0, 2), chunks=(0, 2)), da.from_array(X, chunks=(-1, 2))])
+    nn = DaskLSHNearestNeighbors(n_neighbors=3, target_recall=1.0).fit(dX)  # exact shards
+    assert nn.n_shards_ == 2
+    assert_array_equal(nn.kneighbors(X[-20:])[1].compute(), exact(X, X[-20:], 3)[1])
 
 
 def test_training_queries_exclude_themselves_by_global_id(client, data):
