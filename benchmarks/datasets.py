@@ -54,26 +54,57 @@ def embeddings(n_train=100_000, n_features=96, n_test=1000, metric="euclidean", 
     distribution. Generated in blocks, so 10^6 points need ~0.4 GB.
     """
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((n_clusters, intrinsic_dim)) * separation
-    spreads = rng.uniform(0.3, 1.0, size=(n_clusters, intrinsic_dim))
-    weights = 1.0 / np.arange(1, n_clusters + 1) ** 0.5
-    weights /= weights.sum()
-    spectrum = 1.0 / np.sqrt(np.arange(1, intrinsic_dim + 1))
-    mixing = rng.standard_normal((intrinsic_dim, n_features)) * spectrum[:, None]
-    offset = rng.uniform(1.0, 3.0, size=n_features)
+    shape = EmbeddingShape.draw(rng, n_features, n_clusters, intrinsic_dim, separation)
     n_total = n_train + n_test
     out = np.empty((n_total, n_features), dtype=np.float32)
     for start in range(0, n_total, 100_000):
         stop = min(start + 100_000, n_total)
-        cluster = rng.choice(n_clusters, size=stop - start, p=weights)
-        latent = centres[cluster] + rng.standard_normal((stop - start, intrinsic_dim)) * \
-            spreads[cluster]
-        noise = 0.05 * rng.standard_normal((stop - start, n_features))
-        out[start:stop] = latent @ mixing + noise + offset
+        out[start:stop] = shape.rows(rng, stop - start)
     perm = rng.permutation(n_total)
     X = out[perm]
     return Dataset(f"embeddings-{n_train}x{n_features}-{metric}", X[:n_train], X[n_train:],
                    metric)
+
+
+@dataclass(frozen=True)
+class EmbeddingShape:
+    """The mixture :func:`embeddings` draws from: fixed once, then sampled in blocks
+    anywhere (``benchmarks/dask_bench.py`` draws each block on a Dask worker).
+
+    Attributes
+    ----------
+    centres, spreads : ndarray of shape (n_clusters, intrinsic_dim)
+    weights : ndarray of shape (n_clusters,)
+        Zipf-like cluster probabilities.
+    mixing : ndarray of shape (intrinsic_dim, n_features)
+    offset : ndarray of shape (n_features,)
+    """
+
+    centres: np.ndarray
+    spreads: np.ndarray
+    weights: np.ndarray
+    mixing: np.ndarray
+    offset: np.ndarray
+
+    @classmethod
+    def draw(cls, rng, n_features, n_clusters=1000, intrinsic_dim=24, separation=3.0):
+        centres = rng.standard_normal((n_clusters, intrinsic_dim)) * separation
+        spreads = rng.uniform(0.3, 1.0, size=(n_clusters, intrinsic_dim))
+        weights = 1.0 / np.arange(1, n_clusters + 1) ** 0.5
+        weights /= weights.sum()
+        spectrum = 1.0 / np.sqrt(np.arange(1, intrinsic_dim + 1))
+        mixing = rng.standard_normal((intrinsic_dim, n_features)) * spectrum[:, None]
+        offset = rng.uniform(1.0, 3.0, size=n_features)
+        return cls(centres, spreads, weights, mixing, offset)
+
+    def rows(self, rng, n_rows):
+        """``n_rows`` points of the mixture, float32, of shape (n_rows, n_features)."""
+        n_clusters, intrinsic_dim = self.centres.shape
+        cluster = rng.choice(n_clusters, size=n_rows, p=self.weights)
+        latent = self.centres[cluster] + rng.standard_normal((n_rows, intrinsic_dim)) * \
+            self.spreads[cluster]
+        noise = 0.05 * rng.standard_normal((n_rows, self.mixing.shape[1]))
+        return (latent @ self.mixing + noise + self.offset).astype(np.float32)
 
 
 def mixture(n_train=1_000_000, n_features=64, n_test=1000, n_clusters=2000, zipf=1.1,

@@ -38,6 +38,38 @@ def untuned_candidates(n_neighbors):
 SUPPORTED_METRICS = ("cosine", "euclidean")
 
 
+def settings_for(operating_point, n_neighbors, *, fitted_neighbors, candidates_set, tuned):
+    """The operating point for a query call of ``n_neighbors``: candidates not set by
+    the user grow in proportion when more neighbours than fitted for are asked.
+
+    Parameters
+    ----------
+    operating_point : QuerySettings
+        As chosen at ``fit``, for ``fitted_neighbors``.
+    n_neighbors : int
+        Asked by the call.
+    fitted_neighbors : int
+        The estimator's ``n_neighbors``.
+    candidates_set : bool
+        Whether the user set ``n_candidates`` (then it is kept).
+    tuned : bool
+        Whether ``fit`` tuned the operating point (untuned: 5 candidates per
+        neighbour, at least 50).
+
+    Returns
+    -------
+    QuerySettings
+    """
+    if candidates_set:
+        return operating_point
+    if not tuned:
+        return replace(operating_point, n_candidates=untuned_candidates(n_neighbors))
+    if n_neighbors > fitted_neighbors:
+        grown = -(-operating_point.n_candidates * n_neighbors // fitted_neighbors)
+        return replace(operating_point, n_candidates=grown)
+    return operating_point
+
+
 class LSHNeighborsBase(BaseEstimator):
     """Parameters, validation and fitting shared by the LSH estimators.
 
@@ -208,15 +240,9 @@ class LSHNeighborsBase(BaseEstimator):
     def _query_settings(self, n_neighbors):
         """The operating point for a query call of ``n_neighbors``: candidates not set
         by the user grow in proportion when more neighbours than fitted for are asked."""
-        settings = self.operating_point_
-        if self.n_candidates != "auto":
-            return settings
-        if self.estimated_recall_ is None:  # untuned: 5 per neighbour, at least 50
-            return replace(settings, n_candidates=untuned_candidates(n_neighbors))
-        if n_neighbors > self.n_neighbors:
-            grown = -(-settings.n_candidates * n_neighbors // self.n_neighbors)
-            settings = replace(settings, n_candidates=grown)
-        return settings
+        return settings_for(self.operating_point_, n_neighbors, fitted_neighbors=self.n_neighbors,
+                            candidates_set=self.n_candidates != "auto",
+                            tuned=self.estimated_recall_ is not None)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -256,26 +282,11 @@ class LSHKNeighborsMixin:
             ``n_neighbors`` distinct indices per query.
         """
         check_is_fitted(self)
-        if n_neighbors is None:
-            n_neighbors = self.n_neighbors
-        elif not isinstance(n_neighbors, Integral) or isinstance(n_neighbors, bool):
-            raise TypeError(
-                f"n_neighbors does not take {type(n_neighbors)} value, enter integer value")
-        elif n_neighbors <= 0:
-            raise ValueError(f"Expected n_neighbors > 0. Got {n_neighbors}")
-
         query_is_train = X is None
         if not query_is_train:
             X = self._validate_queries(X)
-        n_available = self.n_samples_fit_ - query_is_train
-        if n_neighbors > n_available:
-            inequality = "n_neighbors < n_samples_fit" if query_is_train else \
-                "n_neighbors <= n_samples_fit"
-            n_queries = self.n_samples_fit_ if query_is_train else X.shape[0]
-            raise ValueError(
-                f"Expected {inequality}, but n_neighbors = {n_neighbors}, "
-                f"n_samples_fit = {self.n_samples_fit_}, n_samples = {n_queries}")
-
+        n_neighbors = check_n_neighbors(n_neighbors, self.n_neighbors, self.n_samples_fit_,
+                                        None if query_is_train else X.shape[0])
         distances, indices = self.index_.kneighbors(
             X, int(n_neighbors), self._query_settings(n_neighbors),
             exclude_self=query_is_train, n_jobs=self.n_jobs)
@@ -302,23 +313,12 @@ class LSHKNeighborsMixin:
             increasing distance.
         """
         check_is_fitted(self)
-        if n_neighbors is None:
-            n_neighbors = self.n_neighbors
+        check_graph_mode(mode)
         if mode == "connectivity":
             indices = self.kneighbors(X, n_neighbors, return_distance=False)
-            data = np.ones(indices.size)
-        elif mode == "distance":
-            data, indices = self.kneighbors(X, n_neighbors, return_distance=True)
-            data = np.ravel(data)
-        else:
-            raise ValueError(
-                'Unsupported mode, must be one of "connectivity", '
-                f'or "distance" but got "{mode}" instead')
-        n_queries = indices.shape[0]
-        indptr = np.arange(0, n_queries * n_neighbors + 1, n_neighbors)
-        graph = sp.csr_matrix((data, indices.ravel(), indptr),
-                              shape=(n_queries, self.n_samples_fit_))
-        return as_configured_sparse(graph)
+            return knn_graph(indices, None, self.n_samples_fit_)
+        distances, indices = self.kneighbors(X, n_neighbors, return_distance=True)
+        return knn_graph(indices, distances, self.n_samples_fit_)
 
 
 class LSHRadiusNeighborsMixin:
@@ -398,17 +398,14 @@ class LSHRadiusNeighborsMixin:
             CSR graph of the neighbors found.
         """
         check_is_fitted(self)
+        check_graph_mode(mode)
         if mode == "connectivity":
             indices = self.radius_neighbors(X, radius, return_distance=False)
             data = None
-        elif mode == "distance":
+        else:
             distances, indices = self.radius_neighbors(
                 X, radius, return_distance=True, sort_results=sort_results)
             data = np.concatenate(list(distances)) if len(distances) else np.empty(0)
-        else:
-            raise ValueError(
-                'Unsupported mode, must be one of "connectivity", '
-                f'or "distance" but got "{mode}" instead')
         counts = np.array([len(row) for row in indices], dtype=np.int64)
         flat = np.concatenate(list(indices)) if len(indices) else np.empty(0, np.int64)
         if data is None:
@@ -475,6 +472,81 @@ def _split_rows(values, indptr):
     rows = np.empty(len(indptr) - 1, dtype=object)
     rows[:] = np.split(values, indptr[1:-1])
     return rows
+
+
+def check_n_neighbors(n_neighbors, default, n_samples_fit, n_queries):
+    """The number of neighbours a query call asks for, checked as scikit-learn checks it.
+
+    Parameters
+    ----------
+    n_neighbors : int or None
+        As passed to ``kneighbors``; ``None`` means ``default``.
+    default : int
+        The estimator's ``n_neighbors``.
+    n_samples_fit : int
+        Indexed rows.
+    n_queries : int or None
+        Rows queried; ``None`` when the queries are the indexed rows, each
+        left out of its own neighbours.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        When ``n_neighbors`` is not an integer.
+    ValueError
+        When it is not positive, or more than the rows available to each query.
+    """
+    if n_neighbors is None:
+        n_neighbors = default
+    elif not isinstance(n_neighbors, Integral) or isinstance(n_neighbors, bool):
+        raise TypeError(
+            f"n_neighbors does not take {type(n_neighbors)} value, enter integer value")
+    elif n_neighbors <= 0:
+        raise ValueError(f"Expected n_neighbors > 0. Got {n_neighbors}")
+    query_is_train = n_queries is None
+    if n_neighbors > n_samples_fit - query_is_train:
+        inequality = "n_neighbors < n_samples_fit" if query_is_train else \
+            "n_neighbors <= n_samples_fit"
+        raise ValueError(
+            f"Expected {inequality}, but n_neighbors = {n_neighbors}, "
+            f"n_samples_fit = {n_samples_fit}, "
+            f"n_samples = {n_samples_fit if query_is_train else n_queries}")
+    return int(n_neighbors)
+
+
+def check_graph_mode(mode):
+    """Raise scikit-learn's error for a graph ``mode`` other than "connectivity" or "distance"."""
+    if mode not in ("connectivity", "distance"):
+        raise ValueError(
+            'Unsupported mode, must be one of "connectivity", '
+            f'or "distance" but got "{mode}" instead')
+
+
+def knn_graph(indices, distances, n_samples_fit):
+    """The k-NN graph of the queries as a CSR matrix (or array, as configured).
+
+    Parameters
+    ----------
+    indices : ndarray of shape (n_queries, n_neighbors)
+    distances : ndarray of shape (n_queries, n_neighbors) or None
+        The entries; ``None`` stores ones (a connectivity graph).
+    n_samples_fit : int
+        The graph's columns.
+
+    Returns
+    -------
+    sparse matrix of shape (n_queries, n_samples_fit)
+        Row ``i`` holds query ``i``'s neighbours in the order given.
+    """
+    n_queries, n_neighbors = indices.shape
+    data = np.ones(indices.size) if distances is None else np.ravel(distances)
+    indptr = np.arange(0, n_queries * n_neighbors + 1, n_neighbors)
+    graph = sp.csr_matrix((data, indices.ravel(), indptr), shape=(n_queries, n_samples_fit))
+    return as_configured_sparse(graph)
 
 
 def as_configured_sparse(matrix):

@@ -381,6 +381,18 @@ class LSHIndex:
         return sum(a.nbytes for a in arrays) + self.functions.nbytes + sketch_bytes
 
     @property
+    def data_nbytes(self):
+        """Bytes of the indexed ``data`` (for CSR rows: values, column numbers, indptr)."""
+        if sp.issparse(self.data):
+            return self.data.data.nbytes + self.data.indices.nbytes + self.data.indptr.nbytes
+        return self.data.nbytes
+
+    def __sizeof__(self):
+        # What sys.getsizeof, and so Dask's scheduler, counts for an index: its arrays and
+        # the rows it holds (a Dask shard must look as costly to move as it is).
+        return object.__sizeof__(self) + self.nbytes + self.data_nbytes
+
+    @property
     def stores_projection(self):
         """Whether ``projected`` holds every hash-space coordinate of the rows."""
         return self.projected.shape[1] == self.space.n_components

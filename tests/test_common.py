@@ -27,12 +27,22 @@ ESTIMATORS_WITH_CELLS = [estimator.set_params(n_cells=3) for estimator in [
 ]]
 
 
-@parametrize_with_checks(ESTIMATORS + ESTIMATORS_WITH_CELLS)
+# The Dask estimator, when its extra is installed: scikit-learn's checks (it takes NumPy
+# arrays too), not the family's below, whose answers are NumPy arrays.
+try:
+    from sklearn_lsh.dask import DaskLSHNearestNeighbors
+except ImportError:
+    SCALE_OUT = []
+else:
+    SCALE_OUT = [DaskLSHNearestNeighbors()]
+
+
+@parametrize_with_checks(ESTIMATORS + ESTIMATORS_WITH_CELLS + SCALE_OUT)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("estimator", ESTIMATORS + SCALE_OUT, ids=lambda e: type(e).__name__)
 def test_docstring_documents_every_parameter_once(estimator):
     doc = type(estimator).__doc__
     assert "%(" not in doc
