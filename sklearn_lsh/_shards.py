@@ -108,12 +108,14 @@ class SharedHashing:
     ----------
     space : HashSpace
     functions : HashFunctions
+    sketch : SignSketch or None
+        The sign sketches' hyperplanes, when the operating point pre-ranks by them.
     settings : QuerySettings
         The operating point tuned (or set) on the sample, for ``n_neighbors``.
     n_hyperplanes : int
         Key bits the queries use.
     n_cells : int
-    search_method : {"hashing", "exact"}
+    search_method : {"hashing", "sketch", "exact"}
     estimated_recall, estimated_speedup : float or None
         On the sample, as :class:`LSHNearestNeighbors` reports them.
     n_sample_rows : int
@@ -122,6 +124,7 @@ class SharedHashing:
 
     space: HashSpace
     functions: object
+    sketch: object
     settings: QuerySettings
     n_hyperplanes: int
     n_cells: int
@@ -150,7 +153,7 @@ def fit_shared_hashing(params, *sample_parts):
     model = LSHNearestNeighbors(**params).fit(sample)
     return SharedHashing(
         space=model.index_.space, functions=model.index_.functions,
-        settings=model.operating_point_, n_hyperplanes=model.n_hyperplanes_,
+        sketch=model.index_.sketch, settings=model.operating_point_, n_hyperplanes=model.n_hyperplanes_,
         n_cells=model.n_cells_, search_method=model.search_method_,
         estimated_recall=model.estimated_recall_, estimated_speedup=model.estimated_speedup_,
         n_sample_rows=sample.shape[0])
@@ -171,7 +174,8 @@ def build_shard(block, hashing, estimator_name):
     LSHIndex
     """
     rows = validated_rows(block, estimator_name)
-    return LSHIndex.from_hash_functions(rows, hashing.space, hashing.functions)
+    return LSHIndex.from_hash_functions(rows, hashing.space, hashing.functions,
+                                        hashing.sketch)
 
 
 def shard_data(shard):

@@ -220,6 +220,20 @@ def test_recall_is_within_two_points_of_one_machine(client, embeddings, params):
     assert recall >= measure_recall(local, Q) - 0.02
 
 
+def test_shards_share_the_sign_sketches_when_the_sample_chose_them(client):
+    rng = np.random.RandomState(0)  # tight groups in random directions of 128 dimensions
+    centres = rng.standard_normal((1500, 128))
+    X = (centres[rng.randint(1500, size=60_100)]
+         + 0.35 * rng.standard_normal((60_100, 128))).astype(np.float32)
+    X, Q = X[:60_000], X[60_000:]
+    sharded = DaskLSHNearestNeighbors(n_neighbors=10, metric="cosine", random_state=0).fit(
+        da.from_array(X, chunks=(30_000, 128)))
+    assert sharded.search_method_ == "sketch"
+    found = sharded.kneighbors(Q)[0].compute()
+    true = NearestNeighbors(n_neighbors=10, metric="cosine").fit(X).kneighbors(Q)[0]
+    assert np.mean(found_within(found, true[:, -1])) >= 0.9
+
+
 def test_answers_do_not_depend_on_the_workers(client, data):
     X, Q = data
     nn = DaskLSHNearestNeighbors(n_neighbors=5, n_tables=4, random_state=0)
