@@ -153,7 +153,8 @@ def fit_shared_hashing(params, *sample_parts):
     model = LSHNearestNeighbors(**params).fit(sample)
     return SharedHashing(
         space=model.index_.space, functions=model.index_.functions,
-        sketch=model.index_.sketch, settings=model.operating_point_, n_hyperplanes=model.n_hyperplanes_,
+        sketch=model.index_.sketch, settings=model.operating_point_,
+        n_hyperplanes=model.n_hyperplanes_,
         n_cells=model.n_cells_, search_method=model.search_method_,
         estimated_recall=model.estimated_recall_, estimated_speedup=model.estimated_speedup_,
         n_sample_rows=sample.shape[0])
