@@ -110,6 +110,10 @@ class QuerySettings:
     prerank : {"projection", "sketch"}
         Pre-rank candidates by squared distance in the hash space, or by the
         Hamming distance between sign sketches (indexes with ``codes`` only).
+    n_sketch_candidates : int
+        With ``prerank="projection"``, first keep only this many candidates
+        per query by Hamming distance (``0``: all of them; indexes with
+        ``codes`` only): a cheap first cut before the projected distances.
     """
 
     n_probes: int = 0
@@ -119,6 +123,7 @@ class QuerySettings:
     n_dropped_bits: int = 0
     n_prerank_components: int = 0
     prerank: str = "projection"
+    n_sketch_candidates: int = 0
 
     def max_gathered(self, n_tables):
         """Most rows a k-NN query gathers from its buckets: ``GATHERED_PER_KEY`` per
@@ -481,7 +486,7 @@ def _batches(lo, hi, index, settings):
     """Split a chunk so each batch's padded candidate arrays fit ``working_memory``."""
     # Batches small enough to stay clear of fresh page-mapped allocations run
     # several times faster than one big batch.
-    if settings.prerank == "sketch":
+    if settings.prerank == "sketch" or settings.n_sketch_candidates:
         ranking_bytes = index.codes.shape[0] * 8
     else:
         ranking_bytes = 4 * (settings.n_prerank_components or index.projected.shape[1])
@@ -520,20 +525,28 @@ def _pad(kept, width):
 
 def _shortlist(index, projected, lo, hi, settings, own_ids):
     """Sample ids of each query's ``settings.n_candidates`` best candidates by
-    distance in the (leading components of the) hash space, ``-1`` padded."""
+    Hamming distance of their sign sketches, or by distance in the (leading
+    components of the) hash space after an optional first cut by Hamming
+    distance; ``-1`` padded."""
     positions = gather_candidates(index.sorted_positions, lo, hi, packed=False)
+    own_positions = None if own_ids is None else index.positions[own_ids]
+    if settings.prerank == "sketch" or settings.n_sketch_candidates:
+        distances = hamming_distances(index.sketch.codes(projected), index.codes, positions)
+        if settings.prerank == "sketch":
+            return _sample_ids(index, shortlist(positions, distances, settings.n_candidates,
+                                                exclude=own_positions))
+        if positions.shape[1] > settings.n_sketch_candidates:
+            positions = shortlist(positions, distances, settings.n_sketch_candidates,
+                                  exclude=own_positions)
     n_components = settings.n_prerank_components
     n_stored = index.projected.shape[1]
-    if settings.prerank == "sketch":
-        sq = hamming_distances(index.sketch.codes(projected), index.codes, positions)
-    elif 0 < n_components < n_stored:
+    if 0 < n_components < n_stored:
         sq = projected_sq_distances(projected[:, :n_components],
                                     index.projected[:, :n_components],
                                     index.prerank_sq_norms(n_components), positions)
     else:
         sq = projected_sq_distances(projected[:, :n_stored], index.projected,
                                     index.projected_sq_norms, positions)
-    own_positions = None if own_ids is None else index.positions[own_ids]
     kept = shortlist(positions, sq, settings.n_candidates, exclude=own_positions)
     return _sample_ids(index, kept)
 

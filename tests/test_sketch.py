@@ -157,3 +157,26 @@ def test_the_tuner_keeps_the_tables_where_the_projection_holds_the_structure():
     assert nn.search_method_ == "hashing"
     exact = NearestNeighbors(n_neighbors=10, metric="cosine").fit(X).kneighbors(Q)[1]
     assert recall(nn.kneighbors(Q)[1], exact) >= 0.9
+
+
+def test_a_first_cut_by_sketches_keeps_what_the_projection_ranks_best_of_it():
+    X = spread_embeddings(4000, 32, n_topics=20)
+    Q = spread_embeddings(50, 32, n_topics=20, seed=1)
+    index = LSHIndex.fit(X, metric="euclidean", n_bits=6, n_tables=6, n_cells=1,
+                         random_state=np.random.RandomState(0), n_sketch_bits=256)
+    settings = QuerySettings(n_probes=2, n_candidates=20)
+    every = index.kneighbors(Q, 5, settings)
+    # a cut wider than every query's candidates changes nothing
+    assert_array_equal(index.kneighbors(Q, 5, QuerySettings(
+        n_probes=2, n_candidates=20, n_sketch_candidates=4000))[1], every[1])
+    cut = index.kneighbors(Q, 5, QuerySettings(n_probes=2, n_candidates=20,
+                                               n_sketch_candidates=160))
+    exact = NearestNeighbors(n_neighbors=5).fit(X).kneighbors(Q)[1]
+    assert recall(cut[1], exact) >= recall(every[1], exact) - 0.05
+
+
+def test_the_tuner_keeps_sketches_only_when_its_choice_uses_them():
+    X = spread_embeddings(30000, 128, n_topics=100)
+    nn = LSHNearestNeighbors(n_neighbors=10, metric="cosine", random_state=0).fit(X)
+    uses = nn.operating_point_.prerank == "sketch" or nn.operating_point_.n_sketch_candidates
+    assert (nn.index_.codes is not None) == bool(uses)
