@@ -528,7 +528,11 @@ def _shortlist(index, projected, lo, hi, settings, own_ids):
     Hamming distance of their sign sketches, or by distance in the (leading
     components of the) hash space after an optional first cut by Hamming
     distance; ``-1`` padded."""
-    positions = gather_candidates(index.sorted_positions, lo, hi, packed=False)
+    # Packing the distinct candidates first costs a sort; repeats left blank cost a
+    # pre-ranking each: only a ranking by sketches alone, over few repeats (many
+    # tables of short keys), gains by leaving them.
+    positions = gather_candidates(index.sorted_positions, lo, hi,
+                                  packed=settings.prerank != "sketch")
     own_positions = None if own_ids is None else index.positions[own_ids]
     if settings.prerank == "sketch" or settings.n_sketch_candidates:
         distances = hamming_distances(index.sketch.codes(projected), index.codes, positions)
