@@ -24,7 +24,10 @@ from ._unsupervised import LSHNearestNeighbors
 #: Most rows one shard holds: larger row chunks are split. The shared settings are
 #: tuned on a sample the size of a shard (at most this many rows, so fit's tuning
 #: takes seconds), which keeps every shard's buckets the size the tuning chose.
-MAX_SHARD_ROWS = 50_000
+#: Every query visits every shard, so each shard's fixed cost per query counts: 2*10^6
+#: clustered rows in shards of 50000 answered 346 queries/s on 2 workers, against
+#: 5042 on one machine (``benchmarks/dask_bench.py``).
+MAX_SHARD_ROWS = 200_000
 
 
 def shard_sizes(chunk_rows, max_rows=MAX_SHARD_ROWS):

@@ -43,7 +43,7 @@ class DaskLSHNearestNeighbors(LSHRadiusNeighborsMixin, BaseEstimator):
 
     The rows stay where they are: each row chunk of ``X`` becomes a *shard*, an
     :class:`~sklearn_lsh.LSHIndex` built on the worker that holds the chunk
-    and kept there (chunks of over 50000 rows are split into several shards).
+    and kept there (chunks of over 200000 rows are split into several shards).
     Every shard shares one hash space, one set of hash functions and one
     operating point, fitted by :class:`~sklearn_lsh.LSHNearestNeighbors` on a
     sample as large as a shard, drawn from every shard. A query chunk goes to
@@ -75,7 +75,7 @@ class DaskLSHNearestNeighbors(LSHRadiusNeighborsMixin, BaseEstimator):
     n_samples_fit_ : int
         Number of samples in the fitted data.
     n_shards_ : int
-        Number of shards (one per row chunk, or more for chunks of over 50000 rows).
+        Number of shards (one per row chunk, or more for chunks of over 200000 rows).
     n_hyperplanes_ : int
         Hyperplanes per table, as resolved at fit on the sample.
     n_cells_ : int
@@ -147,7 +147,7 @@ class DaskLSHNearestNeighbors(LSHRadiusNeighborsMixin, BaseEstimator):
         ----------
         X : dask.array.Array or array-like of shape (n_samples, n_features)
             Training data, chunked by rows only (one chunk across the features).
-            A NumPy array is cut into chunks of 50000 rows. float32 stays float32.
+            A NumPy array is cut into chunks of 200000 rows. float32 stays float32.
         y : Ignored
             Not used, present for API consistency by convention.
 
