@@ -77,6 +77,10 @@ EXACT_WORKING_MEMORY = 256
 #: whose selection is the cheaper part there).
 SMALL_EXACT_ENTRIES = 2**20
 WIDE_EXACT_FEATURES = 64
+#: ... and on at most this many rows: each query's selection among all rows (numpy's
+#: partition) grows with them as the product does, but costs more per row on narrow
+#: ones (10^6 x 64 mixture: 330 queries/s, against 556 by scikit-learn's brute force).
+MAX_PRODUCT_ROWS = 2**18
 PRODUCT_BLOCK_ENTRIES = 2**22
 #: Each thread of an exact search gets at least this many queries.
 MIN_THREAD_QUERIES = 64
@@ -210,7 +214,8 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
     n_queries = query_rows.shape[0]
     if (not sp.issparse(index.data) and searcher.metric == "euclidean"
             and (n_queries * index.n_samples <= SMALL_EXACT_ENTRIES
-                 or index.n_features >= WIDE_EXACT_FEATURES)):
+                 or (index.n_features >= WIDE_EXACT_FEATURES
+                     and index.n_samples <= MAX_PRODUCT_ROWS))):
         # Small or wide searches: matrix products (BLAS), without scikit-learn's
         # fixed cost or its float64 copies of float32 rows.
         fit_rows = searcher._fit_X
