@@ -7,6 +7,7 @@ from ._hashing import HashFunctions
 from ._lsh_index import LSHIndex, QuerySettings
 from ._projection import HashSpace
 from ._regression import LSHKNeighborsRegressor
+from ._sketch import SignSketch
 from ._unsupervised import LSHNearestNeighbors
 
 __version__ = "0.2.0"
@@ -17,7 +18,8 @@ __version__ = "0.2.0"
 SKOPS_TRUSTED_TYPES = [
     f"{cls.__module__}.{cls.__qualname__}"
     for cls in (LSHNearestNeighbors, LSHKNeighborsClassifier, LSHKNeighborsRegressor,
-                LSHKNeighborsTransformer, LSHIndex, HashSpace, HashFunctions, QuerySettings)
+                LSHKNeighborsTransformer, LSHIndex, HashSpace, HashFunctions, QuerySettings,
+                SignSketch)
 ]
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "LSHNearestNeighbors",
     "HashFunctions",
     "HashSpace",
+    "SignSketch",
     "LSHIndex",
     "QuerySettings",
     "SKOPS_TRUSTED_TYPES",

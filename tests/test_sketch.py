@@ -180,3 +180,28 @@ def test_the_tuner_keeps_sketches_only_when_its_choice_uses_them():
     nn = LSHNearestNeighbors(n_neighbors=10, metric="cosine", random_state=0).fit(X)
     uses = nn.operating_point_.prerank == "sketch" or nn.operating_point_.n_sketch_candidates
     assert (nn.index_.codes is not None) == bool(uses)
+
+
+def test_a_sketch_strategy_estimator_saves_and_loads_with_skops(tmp_path):
+    skops_io = pytest.importorskip("skops.io")
+    from sklearn_lsh import SKOPS_TRUSTED_TYPES
+
+    X = spread_embeddings(30050, 128)
+    X, Q = X[:30000], X[30000:]
+    nn = LSHNearestNeighbors(n_neighbors=10, metric="cosine", random_state=0).fit(X)
+    assert nn.search_method_ == "sketch"
+    path = tmp_path / "sketch.skops"
+    skops_io.dump(nn, path)
+    assert set(skops_io.get_untrusted_types(file=path)) <= set(SKOPS_TRUSTED_TYPES)
+    loaded = skops_io.load(path, trusted=SKOPS_TRUSTED_TYPES)
+    assert_array_equal(loaded.kneighbors(Q)[1], nn.kneighbors(Q)[1])
+
+
+def test_growing_a_sketch_strategy_estimator_keeps_its_sketches_whole():
+    X = spread_embeddings(36000, 128)
+    nn = LSHNearestNeighbors(n_neighbors=10, metric="cosine", random_state=0).fit(X[:30000])
+    assert nn.search_method_ == "sketch"
+    nn.partial_fit(X[30000:])
+    assert nn.index_.codes.shape == (4, 36000)
+    exact = NearestNeighbors(n_neighbors=10, metric="cosine").fit(X).kneighbors(X[-50:])[1]
+    assert recall(nn.kneighbors(X[-50:])[1], exact) >= 0.9
