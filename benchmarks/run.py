@@ -159,8 +159,11 @@ def benchmark_dataset(data, args):
 
 
 def peer_rows(data, base, true_kth, exact_qps, args):
-    """hnswlib and pynndescent rows, when installed (``pip install -e ".[bench,peers]"``)."""
+    """hnswlib and pynndescent rows, when installed (``pip install -e ".[bench,peers]"``);
+    none on sparse rows, which hnswlib does not take."""
     rows = []
+    if hasattr(data.train, "tocsr"):
+        return rows
     n_threads = args.n_jobs or 1
 
     def add(method, params, fit_time, query_time, labels):
