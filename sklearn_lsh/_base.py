@@ -65,8 +65,10 @@ def settings_for(operating_point, n_neighbors, *, fitted_neighbors, candidates_s
     if not tuned:
         return replace(operating_point, n_candidates=untuned_candidates(n_neighbors))
     if n_neighbors > fitted_neighbors:
-        grown = -(-operating_point.n_candidates * n_neighbors // fitted_neighbors)
-        return replace(operating_point, n_candidates=grown)
+        def grown(count):
+            return -(-count * n_neighbors // fitted_neighbors)
+        return replace(operating_point, n_candidates=grown(operating_point.n_candidates),
+                       n_sketch_candidates=grown(operating_point.n_sketch_candidates))
     return operating_point
 
 

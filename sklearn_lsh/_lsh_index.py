@@ -271,8 +271,11 @@ class LSHIndex:
         indices : ndarray of shape (n_queries, n_neighbors), int64
             Distinct sample ids.
         """
-        settings = replace(self._clipped(settings),
-                           n_candidates=max(settings.n_candidates, n_neighbors))
+        n_candidates = max(settings.n_candidates, n_neighbors)
+        settings = replace(self._clipped(settings), n_candidates=n_candidates)
+        if settings.n_sketch_candidates:  # a first cut never keeps fewer than are ranked
+            settings = replace(settings, n_sketch_candidates=max(settings.n_sketch_candidates,
+                                                                 n_candidates))
         return _search.kneighbors(self, queries, n_neighbors, settings,
                                   exclude_self=exclude_self, exclude=exclude, n_jobs=n_jobs)
 

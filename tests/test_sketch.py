@@ -205,3 +205,17 @@ def test_growing_a_sketch_strategy_estimator_keeps_its_sketches_whole():
     assert nn.index_.codes.shape == (4, 36000)
     exact = NearestNeighbors(n_neighbors=10, metric="cosine").fit(X).kneighbors(X[-50:])[1]
     assert recall(nn.kneighbors(X[-50:])[1], exact) >= 0.9
+
+
+def test_a_first_cut_grows_with_the_neighbours_a_call_asks_for():
+    X = spread_embeddings(30000, 128, n_topics=100)
+    nn = LSHNearestNeighbors(n_neighbors=5, random_state=0).fit(X)
+    cut = nn.operating_point_.n_sketch_candidates
+    if not cut:
+        pytest.skip("the tuner did not choose a first cut here")
+    many = cut + 20
+    distances, indices = nn.kneighbors(X[:20], n_neighbors=many)
+    assert indices.shape == (20, many)
+    assert all(len(set(row)) == many for row in indices)
+    exact = NearestNeighbors(n_neighbors=many).fit(X).kneighbors(X[:20])[1]
+    assert recall(indices, exact) >= 0.8
