@@ -89,7 +89,7 @@ class LSHIndex:
         self.positions[sample_ids] = np.arange(sample_ids.shape[0], dtype=sample_ids.dtype)
         self.projected = _stored_projection(projected)
         self.sketch, self.codes = sketch, codes
-        self.projected_sq_norms = row_norms(projected, squared=True)
+        self.projected_sq_norms = row_norms(self.projected, squared=True)
         self.bucket_directory = bucket_directory(sorted_keys)
         # Once per build, not per query call: at 10^6 rows it costs more than a query.
         self.row_bucket_size = row_bucket_size(self.bucket_directory[1])

@@ -236,8 +236,8 @@ def _brute_force_kneighbors(index, queries, n_neighbors, exclude_self, exclude, 
             # the GIL, and BLAS threads spinning between products would take its cores.
             with one_blas_thread():
                 candidates = np.vstack(_shared_blocks(smallest, starts, n_threads))
-                return _ranked(index, query_rows, candidates, n_neighbors)
-        candidates = np.vstack([smallest(start) for start in starts])
+        else:
+            candidates = np.vstack([smallest(start) for start in starts])
         return _ranked(index, query_rows, candidates, n_neighbors)
     # Distance blocks of scikit-learn's default working memory (1 GB) come fresh from
     # the system on every call and cost more to map than to fill (TF-IDF text, 1000
