@@ -1,6 +1,7 @@
 """Approximate nearest neighbors by locality-sensitive hashing, as scikit-learn estimators."""
 
 from ._classification import LSHKNeighborsClassifier
+from ._cross_polytope import CrossPolytopeFunctions
 from ._evaluation import measure_recall
 from ._graph import LSHKNeighborsTransformer
 from ._hashing import HashFunctions
@@ -18,8 +19,8 @@ __version__ = "0.2.0"
 SKOPS_TRUSTED_TYPES = [
     f"{cls.__module__}.{cls.__qualname__}"
     for cls in (LSHNearestNeighbors, LSHKNeighborsClassifier, LSHKNeighborsRegressor,
-                LSHKNeighborsTransformer, LSHIndex, HashSpace, HashFunctions, QuerySettings,
-                SignSketch)
+                LSHKNeighborsTransformer, LSHIndex, HashSpace, HashFunctions,
+                CrossPolytopeFunctions, QuerySettings, SignSketch)
 ]
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "LSHKNeighborsTransformer",
     "LSHNearestNeighbors",
     "HashFunctions",
+    "CrossPolytopeFunctions",
     "HashSpace",
     "SignSketch",
     "LSHIndex",

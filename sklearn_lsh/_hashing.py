@@ -67,6 +67,27 @@ class HashFunctions:
         return self.centroids.shape[0]
 
     @property
+    def n_projections(self):
+        """Projections a row is hashed by (query cost: components x these)."""
+        return self.hyperplanes.shape[1]
+
+    @property
+    def max_probes(self):
+        """Most probes per table a query can use (subsets of ``MAX_PROBE_BITS`` bits)."""
+        return 2 ** min(self.n_bits, MAX_PROBE_BITS) - 1
+
+    @property
+    def max_dropped_bits(self):
+        """Key bits a lookup may ignore (a shorter key is a prefix)."""
+        return self.n_bits
+
+    def with_tables(self, n_tables):
+        """These functions restricted to the first ``n_tables`` tables (views)."""
+        return type(self)(hyperplanes=self.hyperplanes[:, :n_tables * self.n_bits],
+                          centroids=self.centroids, cell_bits=self.cell_bits,
+                          n_tables=n_tables)
+
+    @property
     def nbytes(self):
         return sum(a.nbytes for a in (self.hyperplanes, self.centroids, self.cell_bits,
                                       self.centroid_margins))

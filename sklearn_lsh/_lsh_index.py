@@ -22,7 +22,8 @@ from sklearn.utils.extmath import row_norms
 
 from . import _search
 from ._cells import cell_id_bits, fit_hash_functions, nearest_cells
-from ._hashing import MAX_BITS, HashFunctions
+from ._cross_polytope import CrossPolytopeFunctions
+from ._hashing import MAX_BITS
 from ._index import bucket_directory, build_tables, merge_tables, row_bucket_size
 from ._projection import N_COMPONENTS, HashSpace
 from ._search import QuerySettings
@@ -45,8 +46,9 @@ class LSHIndex:
         The indexed rows, by sample id (not copied), used for exact distances.
     space : HashSpace
         The fitted projection (scale, mean, principal axes).
-    functions : HashFunctions
-        The cells (centroids, bits per cell) and the hyperplanes.
+    functions : HashFunctions or CrossPolytopeFunctions
+        The cells (centroids, bits per cell) and the hyperplanes, or the
+        cross-polytopes' directions.
     sorted_keys : ndarray of shape (n_tables, n_samples), uint64
         Each table's keys, ascending.
     sorted_positions : ndarray of shape (n_tables, n_samples), int32 or int64
@@ -98,7 +100,7 @@ class LSHIndex:
 
     @classmethod
     def fit(cls, X, *, metric, n_bits, n_tables, n_cells, random_state, space=None,
-            projected=None, n_extra_bits=0, n_sketch_bits=0):
+            projected=None, n_extra_bits=0, n_sketch_bits=0, family="hyperplane"):
         """Fit the hash space and hash functions to ``X`` and hash its rows into tables.
 
         The steps: hash space (:meth:`HashSpace.fit`), then cells and hyperplanes
@@ -125,6 +127,12 @@ class LSHIndex:
             for queries to drop or keep (``QuerySettings.n_dropped_bits``).
         n_sketch_bits : int
             Sign bits of every row's sketch (a multiple of 64; 0: no sketches).
+        family : {"hyperplane", "cross-polytope"}
+            The hash family: sign bits of random hyperplanes in cells
+            (:class:`HashFunctions`), or the vertices of random cross-polytopes
+            (:class:`CrossPolytopeFunctions`; ``n_bits``, ``n_cells`` and
+            ``n_extra_bits`` must then be ``None``, ``1`` and ``0``: the key's
+            size follows from ``n_samples``).
 
         Returns
         -------
@@ -146,9 +154,17 @@ class LSHIndex:
         if space is None:
             space = HashSpace.fit(X, metric, random_state)
             projected = space.project(X)
-        functions, keys = fit_hash_functions(
-            projected, space.axis_scales, n_cells=n_cells, n_bits=n_bits, n_tables=n_tables,
-            random_state=random_state, n_extra_bits=n_extra_bits)
+        if family == "cross-polytope":
+            if n_bits is not None or n_cells != 1 or n_extra_bits:
+                raise ValueError("cross-polytope tables take n_bits=None, n_cells=1 and no "
+                                 "extra bits")
+            functions = CrossPolytopeFunctions.draw(space.n_components, n_tables, n_samples,
+                                                    random_state)
+            keys = functions.keys(projected)
+        else:
+            functions, keys = fit_hash_functions(
+                projected, space.axis_scales, n_cells=n_cells, n_bits=n_bits,
+                n_tables=n_tables, random_state=random_state, n_extra_bits=n_extra_bits)
         sketch = None
         if n_sketch_bits:
             sketch = SignSketch.draw(space.n_components, random_state, n_sketch_bits)
@@ -162,7 +178,7 @@ class LSHIndex:
         ----------
         X : ndarray or CSR matrix of shape (n_samples, n_features)
         space : HashSpace
-        functions : HashFunctions
+        functions : HashFunctions or CrossPolytopeFunctions
         sketch : SignSketch or None
 
         Returns
@@ -227,12 +243,8 @@ class LSHIndex:
         """
         if n_tables == self.n_tables and not copy:
             return self
-        functions = HashFunctions(
-            hyperplanes=self.functions.hyperplanes[:, :n_tables * self.n_bits],
-            centroids=self.functions.centroids, cell_bits=self.functions.cell_bits,
-            n_tables=n_tables)
         view = copy_module.copy(self)  # shares the rows' arrays, derived ones included
-        view.functions = functions
+        view.functions = self.functions.with_tables(n_tables)
         keys, starts, offsets = self.bucket_directory
         view.sorted_keys = self.sorted_keys[:n_tables]
         view.sorted_positions = self.sorted_positions[:n_tables]
@@ -338,7 +350,9 @@ class LSHIndex:
         return state
 
     def _clipped(self, settings):
-        return replace(settings, n_cell_probes=min(settings.n_cell_probes, self.n_cells))
+        return replace(settings, n_cell_probes=min(settings.n_cell_probes, self.n_cells),
+                       n_dropped_bits=min(settings.n_dropped_bits,
+                                          self.functions.max_dropped_bits))
 
     # --- derived values -----------------------------------------------------------------
 

@@ -129,8 +129,7 @@ def candidate_distances(queries, samples, candidates, metric, scale=1.0):
     """
     valid = candidates >= 0
     dtype = np.result_type(queries.dtype, samples.dtype)
-    if sp.issparse(samples) or metric != "euclidean" or scale != 1.0 or \
-            queries.shape[0] == 0:
+    if sp.issparse(samples) or scale != 1.0 or queries.shape[0] == 0:
         query_of, _ = np.nonzero(valid)
         distances = np.full(candidates.shape, np.inf, dtype=dtype)
         distances[valid] = pair_distances(queries, samples, query_of, candidates[valid],
@@ -139,6 +138,9 @@ def candidate_distances(queries, samples, candidates, metric, scale=1.0):
     # Dense euclidean: one gathered block, differences taken in place (fresh
     # allocations are what a small re-rank spends its time on).
     gathered = samples[np.maximum(candidates, 0)].astype(dtype, copy=False)
+    if metric == "cosine":
+        return _cosine_rectangle(gathered, queries.astype(dtype, copy=False), samples,
+                                 candidates, valid)
     gathered -= queries[:, None, :]
     sq = np.einsum("qwd,qwd->qw", gathered, gathered)
     distances = np.sqrt(sq)
@@ -148,6 +150,28 @@ def candidate_distances(queries, samples, candidates, metric, scale=1.0):
         with np.errstate(over="ignore"):
             distances[redo] = _careful_distances(samples[candidates[redo]], queries[query_of],
                                                  metric)
+    distances[~valid] = np.inf
+    return distances
+
+
+def _cosine_rectangle(gathered, queries, samples, candidates, valid):
+    """Cosine distances of each query to its gathered candidate rows (dense), each
+    query's norm taken once; pairs whose squares leave the float range (or hold a
+    zero row) are redone as :func:`pair_distances` does."""
+    dots = np.matmul(gathered, queries[:, :, None])[:, :, 0]
+    sq_gathered = np.einsum("qwd,qwd->qw", gathered, gathered)
+    sq_queries = np.einsum("qd,qd->q", queries, queries)[:, None]
+    with np.errstate(all="ignore"):  # whatever leaves the float range is redone below
+        norms = np.sqrt(sq_gathered) * np.sqrt(sq_queries)
+        cosines = dots / np.where(norms > 0, norms, 1)
+    distances = np.clip(1.0 - cosines, 0.0, 2.0)
+    tiny = _smallest_safe_square(gathered.dtype)
+    redo = valid & (~np.isfinite(dots) | ~np.isfinite(norms) | ~(sq_gathered >= tiny)
+                    | ~(sq_queries >= tiny))
+    if np.any(redo):
+        query_of, _ = np.nonzero(redo)
+        distances[redo] = _careful_distances(samples[candidates[redo]], queries[query_of],
+                                             "cosine")
     distances[~valid] = np.inf
     return distances
 

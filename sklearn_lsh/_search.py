@@ -31,7 +31,6 @@ from sklearn.utils.extmath import row_norms
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._cells import nearest_cells
-from ._hashing import MAX_PROBE_BITS
 from ._index import (
     bucket_bounds,
     cap_bucket_ranges,
@@ -572,7 +571,7 @@ def _widened_search(index, query_rows, projected, own_ids, settings, n_neighbors
     within ``MAX_PROBE_BITS`` flips, a group of queries at a time (their probe
     sequences fit ``working_memory``), then search exactly for any still short."""
     n_short = query_rows.shape[0]
-    wide_probes = 2 ** min(index.n_bits, MAX_PROBE_BITS) - 1
+    wide_probes = index.functions.max_probes
     distances = np.full((n_short, n_neighbors), np.inf, dtype=_result_dtype(index, query_rows))
     indices = np.full((n_short, n_neighbors), -1, dtype=np.int64)
     enough = np.zeros(n_short, dtype=bool)

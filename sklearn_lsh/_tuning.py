@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
+from ._cross_polytope import CrossPolytopeFunctions
 from ._evaluation import found_within
 from ._index import cap_bucket_ranges, gather_candidates
 from ._lsh_index import LSHIndex
@@ -39,12 +40,14 @@ def query_work(index, queries, settings):
 
     Returns
     -------
-    ndarray of shape (6,)
-        1 (fixed cost), query projection and hashing (multiply-adds: features x
-        components, then components x hyperplanes and sketch bits), probed
-        buckets, gathered rows, distinct candidates x pre-ranking components
-        (a sketch word counts as ``SKETCH_WORD_COMPONENTS``), candidates ranked
-        exactly x features; each a mean per query.
+    ndarray of shape (8,)
+        1 (fixed cost), query projection and hyperplane hashing (multiply-adds:
+        features x components, then components x hyperplanes and sketch bits),
+        probed buckets, gathered rows, distinct candidates x pre-ranking
+        components (a sketch word counts as ``SKETCH_WORD_COMPONENTS``),
+        candidates ranked exactly x features; then, for cross-polytope tables,
+        their projections (components x directions) and their probed keys;
+        each a mean per query.
     """
     settings = index._clipped(settings)
     _, lo, hi = _probe(index, queries, None, settings)
@@ -53,7 +56,10 @@ def query_work(index, queries, settings):
     distinct = (gather_candidates(index.sorted_positions, lo, hi, packed=False) >= 0).sum(axis=1)
     ranked = np.minimum(distinct, settings.n_candidates)
     n_features, n_components = cost_features(index.data), index.space.n_components
-    n_planes = index.functions.hyperplanes.shape[1]
+    n_keys = lo.shape[1] * lo.shape[2]
+    n_planes, polytope_work = index.functions.n_projections, [0.0, 0.0]
+    if isinstance(index.functions, CrossPolytopeFunctions):
+        n_planes, polytope_work = 0, [n_components * index.functions.n_projections, n_keys]
     projected_components = settings.n_prerank_components or index.projected.shape[1]
     if settings.prerank == "sketch":
         n_planes += index.sketch.n_bits
@@ -64,17 +70,20 @@ def query_work(index, queries, settings):
                    + np.minimum(distinct, settings.n_sketch_candidates) * projected_components)
     else:
         ranking = distinct * projected_components
-    return np.array([1.0, n_components * (n_features + n_planes), lo.shape[1] * lo.shape[2],
-                     gathered.mean(), ranking.mean(), ranked.mean() * n_features])
+    return np.array([1.0, n_components * (n_features + n_planes), n_keys, gathered.mean(),
+                     ranking.mean(), ranked.mean() * n_features, *polytope_work])
 
 
 #: Pre-ranking by one 64-bit word of a sign sketch costs about as much as by this many
 #: projected components (5000 candidates a query: 1.8 ns per word against 1.5 ns per
 #: component, on the machine of QUERY_COSTS).
 SKETCH_WORD_COMPONENTS = 1.2
-#: Seconds per item of :func:`query_work`'s features, fitted by
-#: ``benchmarks/calibrate_cost.py`` on the 2-core machine of ``RESULTS.md``.
-QUERY_COSTS = np.array([0.0, 2.32e-10, 0.0, 2.29e-08, 1.50e-09, 4.93e-10])
+#: Seconds per item of :func:`query_work`'s features, on one thread of the 2-core
+#: machine of ``RESULTS.md``: the first six fitted by ``benchmarks/calibrate_cost.py``
+#: (hyperplane tables); the last two (cross-polytope projections and probed keys)
+#: fitted to the time left by the others on 10^5 word embeddings, 32 tables, 1 to
+#: 15 probes (measured 101 / 126 / 184 / 341 us per query, modelled 100-190 us).
+QUERY_COSTS = np.array([0.0, 2.32e-10, 0.0, 2.29e-08, 1.50e-09, 4.93e-10, 2.2e-11, 2.5e-07])
 #: Exact search's seconds per query: fixed, and per (indexed row x feature).
 EXACT_FIXED_COST, EXACT_ENTRY_COST = 4e-6, 1.97e-11
 #: Hashing is chosen only when the model expects it this many times faster than
@@ -93,19 +102,16 @@ LADDER = [
     (8, 4, 2, 5, 50), (10, 8, 2, 5, 50), (12, 8, 2, 8, 80), (12, 8, 3, 8, 80),
     (16, 16, 3, 10, 100), (16, 32, 3, 20, 200), (16, 64, 4, 40, 400),
 ]
-#: The sketch ladder: tables in the wide hash space, candidates pre-ranked by their
-#: sign sketches (cheap per candidate, so many tables of short keys pay).
+#: The sketch ladder: cross-polytope tables in the wide hash space, candidates
+#: pre-ranked by their sign sketches (cheap per candidate, so many probes pay).
 SKETCH_LADDER = [
-    (8, 1, 1, 5, 50), (16, 1, 1, 5, 50), (16, 2, 1, 10, 100), (24, 2, 1, 10, 100),
-    (32, 2, 1, 10, 100), (32, 3, 1, 10, 100), (32, 4, 1, 10, 100), (32, 6, 1, 10, 100),
-    (32, 8, 1, 10, 100), (32, 12, 1, 10, 100), (32, 16, 1, 20, 200), (32, 32, 1, 20, 200),
-    (32, 64, 1, 40, 400),
+    (8, 0, 1, 5, 50), (16, 0, 1, 5, 50), (16, 1, 1, 10, 100), (24, 1, 1, 10, 100),
+    (32, 1, 1, 10, 100), (32, 2, 1, 10, 100), (32, 3, 1, 10, 100), (32, 4, 1, 10, 100),
+    (32, 5, 1, 10, 100), (32, 7, 1, 10, 100), (32, 9, 1, 20, 200), (32, 11, 1, 20, 200),
+    (32, 15, 1, 20, 200), (32, 23, 1, 20, 200), (32, 31, 1, 40, 400),
 ]
 #: Tables of the sketch index.
 SKETCH_TABLES = 32
-#: Key bits the sketch ladder's queries drop from the automatic rule's (``log2(n / 16)``
-#: with one cell), in the order tried: short keys suit many tables.
-SKETCH_DROPPED_BITS = (1, 2, 3)
 #: Most components of the wide hash space (sign sketches and the sketch ladder's tables).
 WIDE_COMPONENTS = 256
 #: The sketch strategy is tried when the hash space's components hold less than this
@@ -435,31 +441,19 @@ def _sketch_strategy(X, metric, space, queries, sample, true_kth, n_neighbors, f
     target, as ``(evaluation, walk)``, or None (also when the hash space already
     holds ``SKETCH_MAX_VARIANCE`` of the wide space's variance: nothing to gain).
 
-    The strategy: a hash space of up to ``WIDE_COMPONENTS`` axes, one cell,
-    ``SKETCH_TABLES`` tables of short keys, candidates pre-ranked by the Hamming
-    distance of their sign sketches.
+    The strategy: a hash space of up to ``WIDE_COMPONENTS`` axes, ``SKETCH_TABLES``
+    cross-polytope tables, candidates pre-ranked by the Hamming distance of their
+    sign sketches.
     """
     if variance_held(space, X) >= SKETCH_MAX_VARIANCE:
         return None
     wide = HashSpace.fit(X, metric, random_state, max_components=WIDE_COMPONENTS)
     index = LSHIndex.fit(X, metric=metric, n_bits=None, n_tables=SKETCH_TABLES, n_cells=1,
                          random_state=random_state, space=wide, projected=wide.project(X),
-                         n_sketch_bits=N_SKETCH_BITS)
+                         n_sketch_bits=N_SKETCH_BITS, family="cross-polytope")
     walk = _LadderWalk(index, queries, sample, true_kth, n_neighbors, fixed, log, n_jobs,
                        ladder=SKETCH_LADDER, prerank="sketch")
-    best, costs = None, {}
-    for dropped in SKETCH_DROPPED_BITS:
-        if dropped > SKETCH_DROPPED_BITS[0] and costs.get(dropped - 2, np.inf) < \
-                costs.get(dropped - 1, np.inf):
-            break  # longer keys beat shorter ones already
-        found = walk.cheapest(target_recall, (dropped, 0, 0),
-                              bound=bound if best is None else best[3])
-        if found is None and walk.best_recall < target_recall / 2:
-            break  # far from the target: shorter keys will not close the gap
-        if found is not None:
-            costs[dropped] = found[3]
-            if best is None or found[3] < best[3]:
-                best = found
+    best = walk.cheapest(target_recall, (0, 0, 0), bound=bound)
     return None if best is None else (best, walk)
 
 

@@ -32,12 +32,14 @@ def spread_embeddings(n_rows, n_features=128, n_topics=None, group_size=20, seed
     return X.astype(np.float32)
 
 
-def sketch_index(X, metric, n_bits=10, n_tables=16):
-    """An index of the sketch strategy: a wide hash space, one cell, sign sketches."""
+def sketch_index(X, metric, n_tables=16):
+    """An index of the sketch strategy: a wide hash space, cross-polytope tables, sign
+    sketches."""
     space = HashSpace.fit(X, metric, np.random.RandomState(0), max_components=WIDE_COMPONENTS)
-    return LSHIndex.fit(X, metric=metric, n_bits=n_bits, n_tables=n_tables, n_cells=1,
+    return LSHIndex.fit(X, metric=metric, n_bits=None, n_tables=n_tables, n_cells=1,
                         random_state=np.random.RandomState(0), space=space,
-                        projected=space.project(X), n_sketch_bits=256)
+                        projected=space.project(X), n_sketch_bits=256,
+                        family="cross-polytope")
 
 
 # --- sketches ----------------------------------------------------------------------------
@@ -91,7 +93,7 @@ def test_popcount_without_numpy_2_counts_the_same_bits():
 def test_ranking_every_candidate_does_not_depend_on_the_pre_ranking(metric):
     X = spread_embeddings(3000, 32)
     Q = spread_embeddings(40, 32, seed=1)
-    index = sketch_index(X, metric, n_bits=6, n_tables=4)
+    index = sketch_index(X, metric, n_tables=4)
     everything = {"n_probes": 2, "n_candidates": 3000}
     by_sketch = index.kneighbors(Q, 5, QuerySettings(**everything, prerank="sketch"))
     by_projection = index.kneighbors(Q, 5, QuerySettings(**everything))
@@ -117,7 +119,7 @@ def test_the_sketch_strategy_finds_the_true_neighbours(metric, sparse):
 
 def test_a_sketch_index_grows_with_the_sketches_of_its_new_rows():
     X = spread_embeddings(2000, 32)
-    index = sketch_index(X[:1500], "cosine", n_bits=6, n_tables=4)
+    index = sketch_index(X[:1500], "cosine", n_tables=4)
     grown = index.extend(X[1500:], X)
     at_once = LSHIndex.from_hash_functions(X, index.space, index.functions, index.sketch)
     order = np.argsort(grown.sample_ids)
