@@ -299,3 +299,47 @@ def top_k(indices, distances, n_neighbors):
         np.take_along_axis(distances, order, axis=1),
         np.take_along_axis(indices, order, axis=1),
     )
+
+
+def merge_reverse_pairs(distances, indices):
+    """The neighbours of indexed rows queried as themselves, each row's list merged
+    with the rows that list it.
+
+    Row ``i``'s query found row ``j`` at distance ``d``: ``i`` is then a candidate
+    of row ``j`` at the same distance, with no distance to compute. Each row
+    keeps the best of its own neighbours and of the rows that found it.
+
+    Parameters
+    ----------
+    distances : ndarray of shape (n_rows, n_neighbors)
+        Ascending, ``inf`` in empty slots.
+    indices : ndarray of shape (n_rows, n_neighbors), int64
+        Row ``i`` holds the neighbours of indexed row ``i``; ``-1`` in empty slots.
+
+    Returns
+    -------
+    distances, indices : ndarray of shape (n_rows, n_neighbors)
+        Each row's ``n_neighbors`` best distinct neighbours, by (distance, index).
+    """
+    n_rows, n_neighbors = indices.shape
+    found = indices >= 0
+    finder = np.broadcast_to(np.arange(n_rows)[:, None], indices.shape)[found]
+    row = np.concatenate([finder, indices[found]])
+    other = np.concatenate([indices[found], finder])
+    distance = np.concatenate([distances[found], distances[found]])
+    # A pair found from both ends appears twice: keep one (the smaller distance,
+    # should rounding make them differ).
+    order = np.lexsort((distance, other, row))
+    row, other, distance = row[order], other[order], distance[order]
+    first = np.ones(row.size, dtype=bool)
+    first[1:] = (row[1:] != row[:-1]) | (other[1:] != other[:-1])
+    row, other, distance = row[first], other[first], distance[first]
+    order = np.lexsort((other, distance, row))
+    row, other, distance = row[order], other[order], distance[order]
+    rank = np.arange(row.size) - np.searchsorted(row, row, side="left")
+    kept = rank < n_neighbors
+    merged_distances = np.full(distances.shape, np.inf, dtype=distances.dtype)
+    merged_indices = np.full(indices.shape, -1, dtype=indices.dtype)
+    merged_distances[row[kept], rank[kept]] = distance[kept]
+    merged_indices[row[kept], rank[kept]] = other[kept]
+    return merged_distances, merged_indices

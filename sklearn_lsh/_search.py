@@ -40,6 +40,7 @@ from ._index import (
 )
 from ._rerank import (
     candidate_distances,
+    merge_reverse_pairs,
     pair_distances,
     projected_sq_distances,
     shortlist,
@@ -145,7 +146,8 @@ def kneighbors(index, queries, n_neighbors, settings, *, exclude_self=False, exc
     index : LSHIndex
     queries : ndarray or CSR matrix of shape (n_queries, n_features), or None
         In the dtype and format of ``index.data``; ``None`` queries the indexed
-        rows themselves.
+        rows themselves, and each row's neighbours are then merged with the rows
+        that found it (:func:`~sklearn_lsh._rerank.merge_reverse_pairs`).
     n_neighbors : int
         At most ``n_samples`` (``n_samples - 1`` when excluding self).
     settings : QuerySettings
@@ -179,6 +181,10 @@ def kneighbors(index, queries, n_neighbors, settings, *, exclude_self=False, exc
                                     gathered_row_bytes, excluded, n_jobs,
                                     n_neighbors=n_neighbors):
         distances[rows], indices[rows] = result
+    if queries is None:
+        # The queries are the indexed rows: a pair one row found is a candidate of
+        # the other (the k-NN graph gains neighbours with no distance computed).
+        distances, indices = merge_reverse_pairs(distances, indices)
     return distances, indices
 
 

@@ -88,6 +88,23 @@ def test_kneighbors_on_the_index_gives_exact_sorted_distances(digits):
     assert not np.any(own[:, 0] == np.arange(len(X)))
 
 
+def test_the_indexed_rows_neighbours_keep_what_either_end_of_a_pair_found(digits):
+    X, _ = digits
+    index = fit_index(X, n_tables=3)
+    settings = QuerySettings(n_probes=1, n_candidates=10)
+    as_graph = index.kneighbors(None, 5, settings, exclude_self=True)
+    as_queries = index.kneighbors(X, 5, settings, exclude=np.arange(len(X)))
+    # never a worse k-th neighbour, often a better one, with exact distances
+    assert np.all(as_graph[0] <= as_queries[0])
+    assert np.mean(as_graph[0][:, -1] < as_queries[0][:, -1]) > 0.1
+    exact = NearestNeighbors(n_neighbors=5).fit(X).kneighbors()[1]
+    assert recall(as_graph[1], exact) > recall(as_queries[1], exact)
+    assert_allclose(as_graph[0], np.linalg.norm(X[as_graph[1]] - X[:, None], axis=2),
+                    rtol=1e-6)
+    assert not np.any(as_graph[1] == np.arange(len(X))[:, None])
+    assert all(len(set(row)) == 5 for row in as_graph[1])
+
+
 def test_radius_neighbors_on_the_index_are_within_the_radius(digits):
     X, Q = digits
     index = fit_index(X)

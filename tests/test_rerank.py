@@ -7,7 +7,13 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.metrics.pairwise import pairwise_distances
 
 from sklearn_lsh._projection import data_scale
-from sklearn_lsh._rerank import pair_distances, projected_sq_distances, shortlist, top_k
+from sklearn_lsh._rerank import (
+    merge_reverse_pairs,
+    pair_distances,
+    projected_sq_distances,
+    shortlist,
+    top_k,
+)
 
 
 def test_projected_distances_are_squared_euclidean_with_inf_for_empty_slots():
@@ -91,3 +97,31 @@ def test_pair_distances_beyond_float32_are_inf_not_nan():
     found = pair_distances(queries, samples, np.array([0]), np.array([0]), "euclidean",
                            data_scale(samples))
     assert_array_equal(found, [np.inf])
+
+
+def test_a_row_found_by_another_row_becomes_its_neighbour():
+    # row 0 found only row 2 (far); row 1 found row 0 (near): 0 gets 1, at no new distance
+    distances = np.array([[5.0, np.inf], [1.0, 4.0], [4.0, 5.0]])
+    indices = np.array([[2, -1], [0, 2], [1, 0]])
+    merged_distances, merged_indices = merge_reverse_pairs(distances, indices)
+    assert_array_equal(merged_indices, [[1, 2], [0, 2], [1, 0]])
+    assert_array_equal(merged_distances, [[1.0, 5.0], [1.0, 4.0], [4.0, 5.0]])
+
+
+def test_merged_lists_are_the_best_distinct_pairs_found_from_either_end():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    full = pairwise_distances(X)
+    np.fill_diagonal(full, np.inf)
+    k = 4
+    # each row "found" a random handful of rows, and kept its k best of them
+    indices = np.array([np.sort(rng.choice(np.delete(np.arange(60), i), 8, replace=False))
+                        for i in range(60)])
+    found_distances = np.take_along_axis(full, indices, axis=1)
+    distances, indices = top_k(indices, found_distances, k)
+    merged_distances, merged_indices = merge_reverse_pairs(distances, indices)
+    for i in range(60):
+        pool = set(indices[i]) | {j for j in range(60) if i in indices[j]}
+        best = sorted(pool, key=lambda j: (full[i, j], j))[:k]
+        assert_array_equal(merged_indices[i], best)
+        assert_allclose(merged_distances[i], full[i, best])
