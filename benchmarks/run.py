@@ -116,6 +116,9 @@ def benchmark_dataset(data, args):
 
     configs = [("defaults (n_jobs=None)", {}, None), ("defaults", {}, args.n_jobs)]
     configs += [(f"target_recall={t}", dict(target_recall=t), None) for t in args.targets]
+    if args.targets_parallel:
+        configs += [(f"target_recall={t}", dict(target_recall=t), args.n_jobs)
+                    for t in args.targets]
     configs += [(" ".join(f"{k}={v}" for k, v in c.items()), c, args.n_jobs)
                 for c in sweep_configs(args.sweep, data.train.shape[0])]
     for label, params, n_jobs in configs:
@@ -388,6 +391,8 @@ def main(argv=None):
                         help="time fit + kneighbors_graph() instead of test queries")
     parser.add_argument("--targets", type=float, nargs="*", default=[0.8, 0.95, 0.99],
                         help="target_recall values to fit (beside the defaults, 0.9)")
+    parser.add_argument("--targets-parallel", action="store_true",
+                        help="also time every target_recall row with --n-jobs")
     parser.add_argument("--text", action="store_true",
                         help="add generated sparse TF-IDF text (cosine) to the data sets")
     parser.add_argument("--words", nargs="*", default=None, metavar="LANGUAGE",
