@@ -327,14 +327,19 @@ def merge_reverse_pairs(distances, indices):
     row = np.concatenate([finder, indices[found]])
     other = np.concatenate([indices[found], finder])
     distance = np.concatenate([distances[found], distances[found]])
-    # A pair found from both ends appears twice: keep one (the smaller distance,
-    # should rounding make them differ).
-    order = np.lexsort((distance, other, row))
+    # A pair found from both ends appears twice: keep one, at the smaller distance
+    # (should rounding make them differ). One int64 key per (row, other) pair.
+    order = np.argsort(row * n_rows + other, kind="stable")
     row, other, distance = row[order], other[order], distance[order]
     first = np.ones(row.size, dtype=bool)
     first[1:] = (row[1:] != row[:-1]) | (other[1:] != other[:-1])
-    row, other, distance = row[first], other[first], distance[first]
-    order = np.lexsort((other, distance, row))
+    starts = np.flatnonzero(first)
+    distance = np.minimum.reduceat(distance, starts) if starts.size else distance
+    row, other = row[starts], other[starts]
+    # Then by (row, distance), a stable sort keeping ascending ``other`` among ties: a
+    # non-negative float's bit pattern orders like the float.
+    bits = np.ascontiguousarray(distance, dtype=np.float64).view(np.int64)
+    order = np.lexsort((bits, row))
     row, other, distance = row[order], other[order], distance[order]
     rank = np.arange(row.size) - np.searchsorted(row, row, side="left")
     kept = rank < n_neighbors
