@@ -99,8 +99,9 @@ MAX_TABLES = 16
 #: each step visiting a superset of the buckets of the step before.
 LADDER = [
     (2, 1, 1, 2, 20), (4, 2, 1, 3, 30), (6, 4, 1, 4, 40), (8, 4, 1, 5, 50),
-    (8, 4, 2, 5, 50), (10, 8, 2, 5, 50), (12, 8, 2, 8, 80), (12, 8, 3, 8, 80),
-    (16, 16, 3, 10, 100), (16, 32, 3, 20, 200), (16, 64, 4, 40, 400),
+    (8, 4, 2, 5, 50), (8, 4, 3, 5, 50), (10, 4, 3, 5, 50), (10, 8, 3, 5, 50),
+    (12, 8, 3, 6, 60), (12, 8, 3, 8, 80), (16, 16, 3, 10, 100), (16, 32, 3, 20, 200),
+    (16, 64, 4, 40, 400),
 ]
 #: The sketch ladder: cross-polytope tables in the wide hash space, candidates
 #: pre-ranked by their sign sketches (cheap per candidate, so many probes pay).
