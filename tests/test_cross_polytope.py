@@ -159,3 +159,16 @@ def test_a_cross_polytope_index_grows_as_if_built_at_once():
     settings = QuerySettings(n_probes=3, n_candidates=60, prerank="sketch")
     assert_array_equal(grown.kneighbors(X[:80], 5, settings)[1],
                        at_once.kneighbors(X[:80], 5, settings)[1])
+
+
+def test_a_bucket_of_copies_is_gathered_within_budget_and_answered_exactly():
+    X = clustered(3000)
+    X = np.vstack([X, np.repeat(X[:1], 5000, axis=0)])  # 5000 copies of row 0
+    index = cross_polytope_index(X, "euclidean", n_tables=8)
+    settings = QuerySettings(n_probes=3, n_candidates=50, prerank="sketch")
+    distances, indices = index.kneighbors(X[:3], 10, settings)
+    assert all(len(set(row)) == 10 for row in indices)
+    assert_array_equal(distances[0], 0.0)  # the copies of row 0
+    assert np.isin(indices[0], np.r_[0, np.arange(3000, 8000)]).all()
+    np.testing.assert_allclose(distances, np.linalg.norm(X[indices] - X[:3, None], axis=2),
+                               rtol=1e-5, atol=1e-6)

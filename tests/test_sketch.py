@@ -233,3 +233,39 @@ def test_an_index_given_a_wide_projection_keeps_the_norms_of_what_it_stores():
     np.testing.assert_allclose(rebuilt.projected_sq_norms,
                                np.sum(rebuilt.projected.astype(np.float64)**2, axis=1),
                                rtol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def sketch_estimator():
+    X = spread_embeddings(30300, 128, seed=3)
+    X, Q = X[:30000], X[30000:]
+    nn = LSHNearestNeighbors(n_neighbors=10, metric="cosine", random_state=0).fit(X)
+    assert nn.search_method_ == "sketch"
+    return nn, X, Q
+
+
+def test_sketch_strategy_answers_do_not_depend_on_batch_n_jobs_or_backend(sketch_estimator):
+    from joblib import parallel_config
+
+    nn, X, Q = sketch_estimator
+    expected = nn.kneighbors(Q)
+    halves = [nn.kneighbors(Q[:150]), nn.kneighbors(Q[150:])]
+    assert_array_equal(np.vstack([h[1] for h in halves]), expected[1])
+    assert_array_equal(np.vstack([h[0] for h in halves]), expected[0])
+    for backend in ("threading", "loky"):
+        with parallel_config(backend=backend, n_jobs=2):
+            distances, indices = nn.set_params(n_jobs=2).kneighbors(Q)
+        assert_array_equal(indices, expected[1])
+        assert_array_equal(distances, expected[0])
+    nn.set_params(n_jobs=None)
+
+
+def test_sketch_strategy_graph_is_exact_distances_without_self(sketch_estimator):
+    nn, X, _ = sketch_estimator
+    distances, indices = nn.kneighbors()
+    assert not np.any(indices == np.arange(len(X))[:, None])
+    assert all(len(set(row)) == 10 for row in indices[:500])
+    rows = X[:500] / np.linalg.norm(X[:500], axis=1, keepdims=True)
+    found = X[indices[:500]] / np.linalg.norm(X[indices[:500]], axis=2, keepdims=True)
+    np.testing.assert_allclose(distances[:500], 1 - np.einsum("qd,qkd->qk", rows, found),
+                               atol=1e-5)
