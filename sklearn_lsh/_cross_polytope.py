@@ -114,10 +114,11 @@ class CrossPolytopeFunctions:
         return self.directions.nbytes
 
     def with_tables(self, n_tables):
-        """These functions restricted to the first ``n_tables`` tables (views)."""
+        """These functions restricted to the first ``n_tables`` tables (a copy of their
+        directions: the others' memory is not kept)."""
         columns = n_tables * POLYTOPES_PER_KEY * self.dim
-        return type(self)(directions=self.directions[:, :columns], n_tables=n_tables,
-                          dim=self.dim)
+        return type(self)(directions=np.ascontiguousarray(self.directions[:, :columns]),
+                          n_tables=n_tables, dim=self.dim)
 
     def keys(self, projected, cells=None):
         """Every row's key in every table.
@@ -199,8 +200,14 @@ class CrossPolytopeFunctions:
             order = np.argmax(magnitudes, axis=3)[..., None]
         else:
             # Each row sorted on its own (SIMD quicksort: 5x a stable sort here), so
-            # the order never depends on the other rows; exact ties are measure zero.
+            # the order never depends on the other rows. Its first choice must be the
+            # nearest vertex keys() takes (argmax: the first largest): rows tied there
+            # (a row at the mean projects to 0) are sorted again, stably.
             order = np.argsort(-magnitudes, axis=3)[..., :n_choices]
+            tied = order[..., 0] != np.argmax(magnitudes, axis=3)
+            if np.any(tied):
+                order[tied] = np.argsort(-magnitudes[tied], axis=-1,
+                                         kind="stable")[..., :n_choices]
         chosen = np.take_along_axis(projections, order, axis=3)
         vertices = 2 * order + (chosen < 0)
         drops = np.abs(chosen[..., :1]) - np.abs(chosen)
@@ -217,8 +224,9 @@ class CrossPolytopeFunctions:
 
 
 def _pairs_within(n_keys, n_choices):
-    """Rank pairs ``(i, j)`` below ``n_choices`` with ``(i + 1) * (j + 1) <= n_keys``,
-    ``(0, 0)`` first.
+    """The pairs ``(i, j)`` of choice ranks below ``n_choices`` with
+    ``(i + 1) * (j + 1) <= n_keys``, row by row (``(0, 0)`` first): the only pairs
+    that can be among the ``n_keys`` of least total drop.
 
     Returns
     -------

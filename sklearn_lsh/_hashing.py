@@ -82,8 +82,10 @@ class HashFunctions:
         return self.n_bits
 
     def with_tables(self, n_tables):
-        """These functions restricted to the first ``n_tables`` tables (views)."""
-        return type(self)(hyperplanes=self.hyperplanes[:, :n_tables * self.n_bits],
+        """These functions restricted to the first ``n_tables`` tables (a copy of their
+        hyperplanes: the others' memory is not kept)."""
+        return type(self)(hyperplanes=np.ascontiguousarray(
+                              self.hyperplanes[:, :n_tables * self.n_bits]),
                           centroids=self.centroids, cell_bits=self.cell_bits,
                           n_tables=n_tables)
 

@@ -158,7 +158,9 @@ def _cosine_rectangle(gathered, queries, samples, candidates, valid):
     """Cosine distances of each query to its gathered candidate rows (dense), each
     query's norm taken once; pairs whose squares leave the float range (or hold a
     zero row) are redone as :func:`pair_distances` does."""
-    dots = np.matmul(gathered, queries[:, :, None])[:, :, 0]
+    # einsum, not a BLAS product: a pair's dot then never depends on where the
+    # candidate sits in the block (BLAS rounding does), so equal pairs tie exactly.
+    dots = np.einsum("qwd,qd->qw", gathered, queries)
     sq_gathered = np.einsum("qwd,qwd->qw", gathered, gathered)
     sq_queries = np.einsum("qd,qd->q", queries, queries)[:, None]
     with np.errstate(all="ignore"):  # whatever leaves the float range is redone below
@@ -301,13 +303,19 @@ def top_k(indices, distances, n_neighbors):
     )
 
 
+#: Rows x neighbours merged at once by :func:`merge_reverse_pairs` (bounds its blocks).
+MERGE_BLOCK_PAIRS = 2**17
+
+
 def merge_reverse_pairs(distances, indices):
     """The neighbours of indexed rows queried as themselves, each row's list merged
     with the rows that list it.
 
     Row ``i``'s query found row ``j`` at distance ``d``: ``i`` is then a candidate
     of row ``j`` at the same distance, with no distance to compute. Each row
-    keeps the best of its own neighbours and of the rows that found it.
+    keeps the best of its own neighbours and of the rows that found it. Memory:
+    a few times ``indices`` (the pairs grouped by the row found), then blocks of
+    ``MERGE_BLOCK_PAIRS`` pairs.
 
     Parameters
     ----------
@@ -322,13 +330,37 @@ def merge_reverse_pairs(distances, indices):
         Each row's ``n_neighbors`` best distinct neighbours, by (distance, index).
     """
     n_rows, n_neighbors = indices.shape
-    found = indices >= 0
-    finder = np.broadcast_to(np.arange(n_rows)[:, None], indices.shape)[found]
-    row = np.concatenate([finder, indices[found]])
-    other = np.concatenate([indices[found], finder])
-    distance = np.concatenate([distances[found], distances[found]])
-    # A pair found from both ends appears twice: keep one, at the smaller distance
-    # (should rounding make them differ). One int64 key per (row, other) pair.
+    merged_distances = np.full(distances.shape, np.inf, dtype=distances.dtype)
+    merged_indices = np.full(indices.shape, -1, dtype=indices.dtype)
+    if indices.size == 0:
+        return merged_distances, merged_indices
+    # The rows that found each row, grouped by the row found (finders ascending).
+    finder, slot = np.nonzero(indices >= 0)
+    found = indices[finder, slot]
+    by_found = np.argsort(found, kind="stable")
+    found, finder_distance = found[by_found], distances[finder, slot][by_found]
+    finder = finder[by_found]
+    del slot, by_found
+    block = max(1, MERGE_BLOCK_PAIRS // n_neighbors)
+    for start in range(0, n_rows, block):  # blocks of rows, never one per row
+        stop = min(start + block, n_rows)
+        first, last = np.searchsorted(found, [start, stop])
+        own = indices[start:stop] >= 0
+        row = np.concatenate([np.nonzero(own)[0], found[first:last] - start])
+        other = np.concatenate([indices[start:stop][own], finder[first:last]])
+        distance = np.concatenate([distances[start:stop][own],
+                                   finder_distance[first:last]])
+        merged_distances[start:stop], merged_indices[start:stop] = _best_distinct(
+            row, other, distance, stop - start, n_neighbors, n_rows,
+            distances.dtype, indices.dtype)
+    return merged_distances, merged_indices
+
+
+def _best_distinct(row, other, distance, n_block_rows, n_neighbors, n_rows, dtype,
+                   index_dtype):
+    """Each block row's ``n_neighbors`` best distinct ``other`` by (distance, other),
+    from pairs ``(row, other, distance)``; a pair given twice keeps its smaller
+    distance (should rounding make them differ)."""
     order = np.argsort(row * n_rows + other, kind="stable")
     row, other, distance = row[order], other[order], distance[order]
     first = np.ones(row.size, dtype=bool)
@@ -336,15 +368,15 @@ def merge_reverse_pairs(distances, indices):
     starts = np.flatnonzero(first)
     distance = np.minimum.reduceat(distance, starts) if starts.size else distance
     row, other = row[starts], other[starts]
-    # Then by (row, distance), a stable sort keeping ascending ``other`` among ties: a
-    # non-negative float's bit pattern orders like the float.
+    # By (row, distance), stably: ``other`` stays ascending among ties. A non-negative
+    # float's bit pattern orders like the float.
     bits = np.ascontiguousarray(distance, dtype=np.float64).view(np.int64)
     order = np.lexsort((bits, row))
     row, other, distance = row[order], other[order], distance[order]
     rank = np.arange(row.size) - np.searchsorted(row, row, side="left")
     kept = rank < n_neighbors
-    merged_distances = np.full(distances.shape, np.inf, dtype=distances.dtype)
-    merged_indices = np.full(indices.shape, -1, dtype=indices.dtype)
-    merged_distances[row[kept], rank[kept]] = distance[kept]
-    merged_indices[row[kept], rank[kept]] = other[kept]
-    return merged_distances, merged_indices
+    best_distances = np.full((n_block_rows, n_neighbors), np.inf, dtype=dtype)
+    best_indices = np.full((n_block_rows, n_neighbors), -1, dtype=index_dtype)
+    best_distances[row[kept], rank[kept]] = distance[kept]
+    best_indices[row[kept], rank[kept]] = other[kept]
+    return best_distances, best_indices

@@ -573,9 +573,11 @@ def _sample_ids(index, positions):
 
 
 def _widened_search(index, query_rows, projected, own_ids, settings, n_neighbors):
-    """Queries whose probed buckets held too few candidates: probe every bucket
-    within ``MAX_PROBE_BITS`` flips, a group of queries at a time (their probe
-    sequences fit ``working_memory``), then search exactly for any still short."""
+    """Queries whose probed buckets held too few candidates: probe the most keys the
+    hash functions offer (``max_probes``: every bucket within ``MAX_PROBE_BITS``
+    flips of hyperplane keys, the 255 of least drop of cross-polytope keys), a
+    group of queries at a time (their probe sequences fit ``working_memory``), then
+    search exactly for any still short."""
     n_short = query_rows.shape[0]
     wide_probes = index.functions.max_probes
     distances = np.full((n_short, n_neighbors), np.inf, dtype=_result_dtype(index, query_rows))

@@ -110,7 +110,7 @@ class SharedHashing:
     Attributes
     ----------
     space : HashSpace
-    functions : HashFunctions
+    functions : HashFunctions or CrossPolytopeFunctions
     sketch : SignSketch or None
         The sign sketches' hyperplanes, when the operating point pre-ranks by them.
     settings : QuerySettings

@@ -45,7 +45,8 @@ class LSHNearestNeighbors(LSHKNeighborsMixin, LSHRadiusNeighborsMixin, LSHNeighb
         Number of samples in the fitted data.
     n_hyperplanes_ : int
         Hyperplanes per table, as resolved at fit (with ``"auto"`` and several
-        cells, the largest number any cell uses).
+        cells, the largest number any cell uses; with the sketch strategy's
+        cross-polytope tables, the bits of a key).
     n_cells_ : int
         Number of k-means cells, as resolved at fit.
     %(tuning_attributes)s

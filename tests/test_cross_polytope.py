@@ -172,3 +172,10 @@ def test_a_bucket_of_copies_is_gathered_within_budget_and_answered_exactly():
     assert np.isin(indices[0], np.r_[0, np.arange(3000, 8000)]).all()
     np.testing.assert_allclose(distances, np.linalg.norm(X[indices] - X[:3, None], axis=2),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_a_row_at_the_centre_probes_its_own_key_first():
+    f = functions()
+    rows = np.zeros((4, 12), dtype=np.float32)  # every projection ties at 0
+    rows[1:] = np.random.RandomState(6).standard_normal((3, 12))
+    assert_array_equal(f.probe_keys(rows, n_probes=6)[:, :, 0], f.keys(rows))

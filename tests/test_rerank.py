@@ -8,6 +8,7 @@ from sklearn.metrics.pairwise import pairwise_distances
 
 from sklearn_lsh._projection import data_scale
 from sklearn_lsh._rerank import (
+    candidate_distances,
     merge_reverse_pairs,
     pair_distances,
     projected_sq_distances,
@@ -125,3 +126,17 @@ def test_merged_lists_are_the_best_distinct_pairs_found_from_either_end():
         best = sorted(pool, key=lambda j: (full[i, j], j))[:k]
         assert_array_equal(merged_indices[i], best)
         assert_allclose(merged_distances[i], full[i, best])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_copies_of_a_row_are_at_equal_distances_wherever_they_stand(metric):
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        X = np.repeat(rng.standard_normal((1, 50)).astype(np.float32), 64, axis=0)
+        queries = rng.standard_normal((3, 50)).astype(np.float32)
+        for width in range(3, 65):
+            candidates = np.tile(np.arange(64)[::-1][:width], (3, 1))
+            distances = candidate_distances(queries, X, candidates, metric)
+            assert (distances == distances[:, :1]).all()
+            _, best = top_k(candidates, distances, 3)  # ties by index
+            assert_array_equal(best, np.tile(np.sort(candidates[0])[:3], (3, 1)))
