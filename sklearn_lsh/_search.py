@@ -415,6 +415,12 @@ def _map_chunks(chunk_function, index, queries, settings, bytes_per_query, exclu
     _check_n_jobs(n_jobs)
     n_queries = (index.data if queries is None else queries).shape[0]
     chunk_size = _chunk_size(index, settings, bytes_per_query)
+    n_workers = effective_n_jobs(n_jobs)
+    if n_workers > 1 and n_queries > chunk_size:
+        # As many chunks of equal size as keep every worker busy to the end.
+        n_chunks = -(-n_queries // chunk_size)
+        n_chunks = -(-n_chunks // n_workers) * n_workers
+        chunk_size = -(-n_queries // n_chunks)
     slices = [slice(start, min(start + chunk_size, n_queries))
               for start in range(0, n_queries, chunk_size)] or [slice(0, 0)]
 
