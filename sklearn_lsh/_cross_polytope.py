@@ -162,10 +162,8 @@ class CrossPolytopeFunctions:
         if n_dropped_bits:
             raise ValueError("cross-polytope keys have no bits to drop")
         n_keys = 1 + min(n_probes, self.max_probes)
-        n_queries = projected.shape[0]
         if n_keys == 1:
-            vertices, _ = self._ranked_vertices(projected, 1)
-            return np.ascontiguousarray(self._pack(vertices[..., 0]).T[:, :, None])
+            return self.keys(projected)[:, :, None]
         # Probe (i, j) takes the i-th best vertex of the first polytope and the j-th of
         # the second; (i + 1)(j + 1) <= n_keys for any of the n_keys best (every pair
         # (i' <= i, j' <= j) drops no more), so only those pairs are scored.
@@ -175,12 +173,9 @@ class CrossPolytopeFunctions:
         # vertices, drops: (n_queries, n_tables, POLYTOPES_PER_KEY, n_choices)
         scores = drops[:, :, 0, first] + drops[:, :, 1, second]
         chosen = np.argsort(scores, axis=2, kind="stable")[:, :, :n_keys]
-        pair_first, pair_second = first[chosen], second[chosen]
-        shape = (n_queries, self.n_tables, n_keys)
-        table_rows = (np.arange(n_queries)[:, None, None], np.arange(self.n_tables)[None, :, None])
         probe_vertices = np.stack([
-            vertices[table_rows + (np.zeros(shape, dtype=np.intp), pair_first)],
-            vertices[table_rows + (np.ones(shape, dtype=np.intp), pair_second)]], axis=-1)
+            np.take_along_axis(vertices[:, :, 0], first[chosen], axis=2),
+            np.take_along_axis(vertices[:, :, 1], second[chosen], axis=2)], axis=-1)
         return np.ascontiguousarray(self._pack(probe_vertices).transpose(1, 0, 2))
 
     def _ranked_vertices(self, projected, n_choices):

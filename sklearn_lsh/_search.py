@@ -545,8 +545,8 @@ def _shortlist(index, projected, lo, hi, settings, own_ids):
     components of the) hash space after an optional first cut by Hamming
     distance; ``-1`` padded."""
     # Packing the distinct candidates first costs a sort; repeats left blank cost a
-    # pre-ranking each: only a ranking by sketches alone, over few repeats (many
-    # tables of short keys), gains by leaving them.
+    # pre-ranking each: only a ranking by sketches alone, over few repeats (the
+    # sketch strategy's cross-polytope tables), gains by leaving them.
     positions = gather_candidates(index.sorted_positions, lo, hi,
                                   packed=settings.prerank != "sketch")
     own_positions = None if own_ids is None else index.positions[own_ids]
